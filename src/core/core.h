@@ -1,0 +1,371 @@
+/* core.h: the internal contract of femtomsg. It owns the definitions of
+   messages, pipes, endpoints and sockets, and the two function tables
+   (struct fm_proto, struct fm_transport) through which every protocol and
+   every transport plugs in. Public names start with nn_, internal ones with
+   fm_, so a reader always knows which side of the API a name is on.
+
+   Locks, in the only order they may be taken (see docs/ARCHITECTURE.md):
+     fm_global lock  ->  socket lock  ->  pipe inq lock  ->  loop lock
+   A thread never holds two socket locks. Work that must touch another
+   socket (waking a receiver, unblocking a sender) is deferred with
+   fm_defer_*() and runs after the caller drops its socket lock. */
+#ifndef FM_CORE_H
+#define FM_CORE_H
+
+#include <nanomsg/nn.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FM_MAX_SOCKETS 512
+#define FM_MAX_TRANSPORT_OPTS 4
+#define FM_HDR_INLINE 28
+
+/* Intrusive doubly linked lists. */
+struct fm_list {
+    struct fm_list *next;
+    struct fm_list *prev;
+};
+#define FM_CONTAINER(ptr, type, member) \
+    ((type *) (void *) ((char *) (ptr) - offsetof(type, member)))
+static inline void fm_list_init(struct fm_list *l) { l->next = l->prev = l; }
+static inline bool fm_list_empty(const struct fm_list *l) { return l->next == l; }
+static inline bool fm_list_linked(const struct fm_list *n) { return n->next != NULL && n->next != n; }
+static inline void fm_list_insert_tail(struct fm_list *l, struct fm_list *n)
+{
+    n->prev = l->prev;
+    n->next = l;
+    l->prev->next = n;
+    l->prev = n;
+}
+static inline void fm_list_remove(struct fm_list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->next = n->prev = n;
+}
+
+/* ---------------------------------------------------------------- time */
+uint64_t fm_now_ms(void);       /* monotonic */
+uint32_t fm_random_u32(void);
+uint32_t fm_get_u32(const uint8_t *p);           /* big-endian */
+void fm_put_u32(uint8_t *p, uint32_t v);
+uint64_t fm_get_u64(const uint8_t *p);
+void fm_put_u64(uint8_t *p, uint64_t v);
+
+/* ------------------------------------------------------------- messages
+   A message is a small struct passed by value (queues store it inline, so
+   queueing allocates nothing) holding a reference-counted body chunk and a
+   protocol header kept apart from the body, so protocols add or strip
+   header words without touching the body. The body chunk is exactly what
+   nn_allocmsg hands out, so NN_MSG sends and receives move the user's
+   buffer itself. */
+struct fm_chunk;
+
+struct fm_msg {
+    struct fm_chunk *body;
+    uint8_t *hdr_heap; /* used when the header outgrows hdr_inline */
+    uint32_t hdr_len;
+    uint32_t hdr_cap;
+    uint8_t hdr_inline[FM_HDR_INLINE];
+};
+
+void *fm_chunk_alloc_user(size_t size);           /* nn_allocmsg */
+struct fm_chunk *fm_chunk_from_user(void *ptr);   /* NULL if not ours */
+void *fm_chunk_realloc_user(void *ptr, size_t size);
+void fm_chunk_release(struct fm_chunk *c);
+
+void fm_msg_init_empty(struct fm_msg *m); /* size 0, never fails */
+int fm_msg_init(struct fm_msg *m, size_t size);  /* 0 or -ENOMEM */
+int fm_msg_init_copy(struct fm_msg *m, const void *data, size_t size);
+void fm_msg_init_chunk(struct fm_msg *m, struct fm_chunk *c); /* takes it */
+void fm_msg_term(struct fm_msg *m);
+void fm_msg_move(struct fm_msg *dst, struct fm_msg *src);
+int fm_msg_dup(struct fm_msg *dst, const struct fm_msg *src); /* shares body */
+uint8_t *fm_msg_body(const struct fm_msg *m);
+size_t fm_msg_size(const struct fm_msg *m);
+static inline uint8_t *fm_msg_hdr(struct fm_msg *m)
+{
+    return m->hdr_heap ? m->hdr_heap : m->hdr_inline;
+}
+static inline size_t fm_msg_hdr_len(const struct fm_msg *m) { return m->hdr_len; }
+int fm_msg_hdr_set(struct fm_msg *m, const void *data, size_t len);
+int fm_msg_hdr_push_u32(struct fm_msg *m, uint32_t word); /* prepend */
+void fm_msg_hdr_clear(struct fm_msg *m);
+/* Move the first n body bytes to the end of the header (after reading a
+   wire payload, a protocol lifts its header words out of the body). */
+int fm_msg_body_to_hdr(struct fm_msg *m, size_t n);
+/* Drop the first n bytes of the body without copying. */
+void fm_msg_body_trim(struct fm_msg *m, size_t n);
+/* Give the body to the user as an nn_allocmsg buffer (copies only when the
+   chunk is shared with other messages); the message becomes empty. */
+void *fm_msg_take_user_buffer(struct fm_msg *m);
+/* Make the body writable by this message alone (copy when shared). */
+int fm_msg_unshare(struct fm_msg *m);
+
+/* A FIFO of messages stored by value in a growable ring. */
+struct fm_msgq {
+    struct fm_msg *ring;
+    size_t cap;
+    size_t head;
+    size_t count;
+    size_t bytes;
+};
+void fm_msgq_init(struct fm_msgq *q);
+void fm_msgq_term(struct fm_msgq *q); /* drops what is left */
+int fm_msgq_push(struct fm_msgq *q, struct fm_msg *m); /* moves m in */
+bool fm_msgq_pop(struct fm_msgq *q, struct fm_msg *out);
+static inline struct fm_msg *fm_msgq_peek(struct fm_msgq *q)
+{
+    return q->count ? &q->ring[q->head] : NULL;
+}
+
+/* --------------------------------------------------------------- timers
+   Timers run on the event-loop thread. A callback locks its socket and
+   checks its own protocol state (a deadline it stored), so a stale firing
+   after a re-schedule or cancel is harmless. */
+struct fm_timer {
+    uint64_t due;
+    size_t heap_index; /* 0: not scheduled */
+    void (*cb)(void *arg);
+    void *arg;
+};
+void fm_timer_init(struct fm_timer *t, void (*cb)(void *), void *arg);
+void fm_timer_schedule(struct fm_timer *t, uint64_t delay_ms);
+void fm_timer_cancel(struct fm_timer *t);
+/* Cancel and wait until a callback that already started has returned. Must
+   not be called with a lock the callback takes. */
+void fm_timer_cancel_sync(struct fm_timer *t);
+
+/* File-descriptor watches on the event loop (network transports). */
+struct fm_watch {
+    int fd;
+    uint32_t events; /* EPOLLIN / EPOLLOUT as wanted now */
+    void (*cb)(struct fm_watch *w, uint32_t revents);
+    void *arg;
+    bool registered;
+};
+int fm_watch_add(struct fm_watch *w, int fd, uint32_t events,
+                 void (*cb)(struct fm_watch *, uint32_t), void *arg);
+int fm_watch_set(struct fm_watch *w, uint32_t events);
+/* Unregister and wait until a callback on it that already started returned
+   (unless called from that very callback). */
+void fm_watch_del(struct fm_watch *w);
+/* Run fn(arg) on the loop thread soon (used to hand work off a caller that
+   holds locks). */
+void fm_loop_post(void (*fn)(void *), void *arg);
+void fm_loop_shutdown(void);
+
+/* ----------------------------------------------------------------- pipes
+   A pipe is one live connection of a socket to one peer. The transport
+   creates it, delivers inbound messages into its queue (fm_pipe_deliver),
+   and takes outbound ones through ops->send. The protocol sees it through
+   pipe_add / pipe_rm / pipe_writable and sends with fm_pipe_send. */
+struct fm_pipe;
+struct fm_sock;
+struct fm_ep;
+
+#define FM_PIPE_FULL 1 /* returned by send/deliver: no more until notified */
+
+struct fm_pipe_ops {
+    /* Take one outbound message (the pipe owns it afterwards, whatever the
+       result). Returns 0, FM_PIPE_FULL when the pipe can take no more until
+       fm_pipe_writable(), or -errno when it is broken (message dropped).
+       Called with the socket lock held: must not take another socket's
+       lock (use fm_defer_*). */
+    int (*send)(struct fm_pipe *p, struct fm_msg *msg);
+    /* The socket is done with the pipe. The transport tears the connection
+       down and drops its reference with fm_pipe_unref. Called without the
+       socket lock. */
+    void (*close)(struct fm_pipe *p);
+    /* The inbound queue had been full and now has room: resume reading
+       (stream transports) or unblock the sender (inproc). Called without
+       any socket lock. */
+    void (*inq_space)(struct fm_pipe *p);
+    /* The last reference is gone; the pipe's memory is freed right after.
+       Optional. */
+    void (*free)(struct fm_pipe *p);
+};
+
+struct fm_pipe {
+    struct fm_sock *sock;
+    struct fm_ep *ep;
+    const struct fm_pipe_ops *ops;
+    void *tdata;       /* transport's */
+    void *pdata;       /* protocol's */
+    uint32_t id;       /* 31-bit, for REQ/REP and SURVEY backtraces */
+    int sndprio;
+    int rcvprio;
+    atomic_int refs;
+
+    /* Guarded by the socket lock. */
+    struct fm_list sock_node;  /* sock->pipes */
+    struct fm_list fq_node;    /* sock->fq[prio] while it has messages */
+    struct fm_list lb_node;    /* a protocol's fm_lb */
+    bool attached;             /* protocol knows it */
+    bool in_fq;
+    bool lb_writable;
+
+    /* Guarded by inq_lock. */
+    pthread_mutex_t inq_lock;
+    struct fm_msgq inq;
+    size_t inq_limit;          /* bytes; one message always fits */
+    bool inq_full;             /* the deliverer was told FM_PIPE_FULL */
+    bool inq_closed;           /* no more deliveries accepted */
+};
+
+/* Transport side. */
+struct fm_pipe *fm_pipe_create(struct fm_ep *ep, const struct fm_pipe_ops *ops,
+                               void *tdata);
+/* Offer the pipe to the socket after the peer's protocol is known. Returns
+   0, or -errno when refused (incompatible peer, PAIR already paired, socket
+   closing): the transport must then close it. */
+int fm_pipe_attach(struct fm_pipe *p, int peer_protocol);
+/* The connection is gone: the protocol forgets the pipe; messages already
+   queued stay receivable. Safe to call more than once. No locks held. */
+void fm_pipe_detach(struct fm_pipe *p);
+/* Queue one inbound message (moves it). Returns 0, FM_PIPE_FULL when the
+   queue reached its limit (the deliverer stops until ops->inq_space), or
+   -EPIPE when the pipe no longer accepts (message dropped). May be called
+   with another socket's lock held. */
+int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg);
+/* The pipe can accept outbound messages again. No socket lock held, or use
+   fm_defer_writable. */
+void fm_pipe_writable(struct fm_pipe *p);
+void fm_pipe_ref(struct fm_pipe *p);
+void fm_pipe_unref(struct fm_pipe *p);
+
+/* Protocol side (socket lock held). */
+int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg);
+int fm_sock_opt_int(struct fm_sock *s, int option); /* NN_SOL_SOCKET value */
+bool fm_sock_is_raw(struct fm_sock *s);
+int fm_sock_type(struct fm_sock *s); /* fixed for the socket's life */
+
+/* Deferred cross-socket notifications (thread-local; run after the socket
+   lock is released by fm_sock_unlock). */
+void fm_defer_readable(struct fm_pipe *p);
+void fm_defer_writable(struct fm_pipe *p);
+void fm_defer_inq_space(struct fm_pipe *p);
+void fm_run_deferred(void);
+
+/* Fair queue of inbound messages across the socket's pipes, by NN_RCVPRIO
+   then round-robin. Every protocol receives through it. */
+int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from);
+bool fm_fq_readable(struct fm_sock *s);
+
+/* Load balancer: round-robin among writable pipes of the best NN_SNDPRIO. */
+struct fm_lb {
+    struct fm_list prio[16];
+    int count;
+};
+void fm_lb_init(struct fm_lb *lb);
+void fm_lb_add(struct fm_lb *lb, struct fm_pipe *p);      /* writable */
+void fm_lb_rm(struct fm_lb *lb, struct fm_pipe *p);
+void fm_lb_writable(struct fm_lb *lb, struct fm_pipe *p);
+bool fm_lb_can_send(const struct fm_lb *lb);
+int fm_lb_best_prio(const struct fm_lb *lb); /* 1..16, or 0 when none */
+/* Send to the next pipe (moves msg). -EAGAIN if none is writable (msg
+   untouched). On success *to (when not NULL) names the pipe used. */
+int fm_lb_send(struct fm_lb *lb, struct fm_msg *msg, struct fm_pipe **to);
+
+/* ------------------------------------------------------------- protocols */
+#define FM_CAN_SEND 1u
+#define FM_CAN_RECV 2u
+#define FM_PROTO_NOSEND 1u /* nn_send fails with ENOTSUP */
+#define FM_PROTO_NORECV 2u /* nn_recv fails with ENOTSUP */
+
+struct fm_proto {
+    int type;          /* NN_PAIR, ... */
+    int peer;          /* the type it accepts as a peer */
+    const char *name;  /* "pair", used by the ws subprotocol */
+    unsigned flags;
+    size_t state_size;
+    int (*init)(void *st, struct fm_sock *s, bool raw);
+    void (*term)(void *st);
+    int (*pipe_add)(void *st, struct fm_pipe *p);
+    void (*pipe_rm)(void *st, struct fm_pipe *p);
+    void (*pipe_writable)(void *st, struct fm_pipe *p);
+    /* 0: the message was taken (moved out of msg); -EAGAIN: not now, msg
+       untouched; other -errno: fails, msg untouched. */
+    int (*send)(void *st, struct fm_msg *msg);
+    /* 0 with *msg filled; -EAGAIN; or -EFSM, -ETIMEDOUT, ... */
+    int (*recv)(void *st, struct fm_msg *msg);
+    unsigned (*events)(void *st);
+    /* Absolute fm_now_ms() deadline after which a blocked nn_recv should
+       look again (SURVEYOR), or 0 for none. Optional. */
+    uint64_t (*recv_deadline)(void *st);
+    int (*setopt)(void *st, int option, const void *val, size_t len);
+    int (*getopt)(void *st, int option, void *val, size_t *len);
+};
+
+/* ------------------------------------------------------------ transports */
+struct fm_ep {
+    struct fm_sock *sock;
+    const struct fm_transport *tp;
+    void *tdata;
+    int id;
+    bool bound;        /* nn_bind rather than nn_connect */
+    char addr[NN_SOCKADDR_MAX + 1];
+    struct fm_list sock_node;
+    /* Socket options as they were when the endpoint was created. */
+    int sndprio, rcvprio;
+    int sndbuf, rcvbuf;
+    int rcvmaxsize;
+    int reconnect_ivl, reconnect_ivl_max;
+    int ipv4only;
+    int linger;
+    int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
+};
+
+struct fm_transport {
+    const char *scheme;  /* "inproc" (before "://") */
+    int level;           /* option level: NN_INPROC, NN_TCP, ... */
+    /* Start listening / connecting. The address part after "://" is in
+       ep->addr + strlen(scheme) + 3. Returns 0 or -errno (EADDRINUSE,
+       EINVAL, ENAMETOOLONG, ENODEV ...). */
+    int (*bind)(struct fm_ep *ep);
+    int (*connect)(struct fm_ep *ep);
+    /* Stop the endpoint and close its pipes; returns when no callback of the
+       endpoint can run any more. Called without the socket lock. */
+    void (*close)(struct fm_ep *ep);
+    /* Validate and store a transport option (index 1..FM_MAX_TRANSPORT_OPTS
+       of the socket's table); optional. */
+    int (*setopt)(int option, const void *val, size_t len, int *store);
+    int (*getopt)(int option, const int *store, void *val, size_t *len);
+    int default_opts[FM_MAX_TRANSPORT_OPTS + 1];
+};
+
+/* Registries: the list of protocols and transports lives outside the core
+   (src/registry.c), the core only walks it. */
+extern const struct fm_proto *const fm_protocols[];
+extern const struct fm_transport *const fm_transports[];
+
+/* Statistics counted by transports. */
+enum fm_stat {
+    FM_STAT_ESTABLISHED,
+    FM_STAT_ACCEPTED,
+    FM_STAT_DROPPED,
+    FM_STAT_BROKEN,
+    FM_STAT_CONNECT_ERRORS,
+    FM_STAT_BIND_ERRORS,
+    FM_STAT_ACCEPT_ERRORS,
+    FM_STAT_CURRENT_CONNECTIONS,
+    FM_STAT_INPROGRESS,
+    FM_STAT_CURRENT_EP_ERRORS,
+    FM_STAT_MSGS_SENT,
+    FM_STAT_MSGS_RECV,
+    FM_STAT_BYTES_SENT,
+    FM_STAT_BYTES_RECV,
+    FM_STAT_COUNT
+};
+void fm_stat_add(struct fm_sock *s, enum fm_stat which, int64_t delta);
+/* Report an endpoint error once on stderr when NN_PRINT_ERRORS is set. */
+void fm_ep_report_error(struct fm_ep *ep, int err);
+
+/* Look up the protocol description of a socket type (peer checks). */
+const struct fm_proto *fm_proto_find(int type);
+
+#endif

@@ -1,0 +1,325 @@
+/* msg.c: message chunks (the buffers nn_allocmsg hands out), messages with
+   their separate protocol header, and the by-value message queue. */
+#include "core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FM_CHUNK_MAGIC 0x6d66636bu /* "mfck" */
+
+/* Layout: [struct fm_chunk][...][back pointer][data ...]. The user sees only
+   data; the back pointer just before it leads home from any data address,
+   also after fm_msg_body_trim moved data forward. */
+struct fm_chunk {
+    atomic_uint refs;
+    uint32_t magic;
+    size_t size;
+    size_t capacity; /* bytes available from data to the end */
+    uint8_t *data;
+};
+
+#define FM_CHUNK_HEAD (sizeof(struct fm_chunk) + sizeof(void *))
+
+static void chunk_set_backptr(struct fm_chunk *c)
+{
+    memcpy(c->data - sizeof(void *), &c, sizeof(void *));
+}
+
+static struct fm_chunk *chunk_alloc(size_t size)
+{
+    if (size > SIZE_MAX - FM_CHUNK_HEAD - 16)
+        return NULL;
+    struct fm_chunk *c = malloc(FM_CHUNK_HEAD + size);
+    if (!c)
+        return NULL;
+    atomic_init(&c->refs, 1);
+    c->magic = FM_CHUNK_MAGIC;
+    c->size = size;
+    c->capacity = size;
+    c->data = (uint8_t *) c + FM_CHUNK_HEAD;
+    chunk_set_backptr(c);
+    return c;
+}
+
+void *fm_chunk_alloc_user(size_t size)
+{
+    struct fm_chunk *c = chunk_alloc(size);
+    return c ? c->data : NULL;
+}
+
+struct fm_chunk *fm_chunk_from_user(void *ptr)
+{
+    if (!ptr)
+        return NULL;
+    struct fm_chunk *c;
+    memcpy(&c, (uint8_t *) ptr - sizeof(void *), sizeof(void *));
+    if (!c || c->magic != FM_CHUNK_MAGIC || c->data != ptr)
+        return NULL;
+    return c;
+}
+
+void fm_chunk_release(struct fm_chunk *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+        c->magic = 0;
+        free(c);
+    }
+}
+
+void *fm_chunk_realloc_user(void *ptr, size_t size)
+{
+    struct fm_chunk *c = fm_chunk_from_user(ptr);
+    if (!c)
+        return NULL;
+    if (atomic_load(&c->refs) == 1 && c->data == (uint8_t *) c + FM_CHUNK_HEAD) {
+        if (size > SIZE_MAX - FM_CHUNK_HEAD - 16)
+            return NULL;
+        struct fm_chunk *n = realloc(c, FM_CHUNK_HEAD + size);
+        if (!n)
+            return NULL;
+        n->data = (uint8_t *) n + FM_CHUNK_HEAD;
+        n->size = size;
+        n->capacity = size;
+        chunk_set_backptr(n);
+        return n->data;
+    }
+    /* Shared or trimmed: make a private copy. */
+    struct fm_chunk *n = chunk_alloc(size);
+    if (!n)
+        return NULL;
+    memcpy(n->data, c->data, c->size < size ? c->size : size);
+    fm_chunk_release(c);
+    return n->data;
+}
+
+/* Empty messages have no chunk; their body address is this byte. */
+static uint8_t empty_body[1];
+
+void fm_msg_init_empty(struct fm_msg *m)
+{
+    m->body = NULL;
+    m->hdr_heap = NULL;
+    m->hdr_len = 0;
+    m->hdr_cap = FM_HDR_INLINE;
+}
+
+int fm_msg_init(struct fm_msg *m, size_t size)
+{
+    fm_msg_init_empty(m);
+    if (size == 0)
+        return 0;
+    m->body = chunk_alloc(size);
+    return m->body ? 0 : -ENOMEM;
+}
+
+int fm_msg_init_copy(struct fm_msg *m, const void *data, size_t size)
+{
+    int rc = fm_msg_init(m, size);
+    if (rc == 0 && size)
+        memcpy(m->body->data, data, size);
+    return rc;
+}
+
+void fm_msg_init_chunk(struct fm_msg *m, struct fm_chunk *c)
+{
+    fm_msg_init_empty(m);
+    m->body = c;
+}
+
+void fm_msg_term(struct fm_msg *m)
+{
+    if (m->body)
+        fm_chunk_release(m->body);
+    free(m->hdr_heap);
+    fm_msg_init_empty(m);
+}
+
+void fm_msg_move(struct fm_msg *dst, struct fm_msg *src)
+{
+    *dst = *src;
+    fm_msg_init_empty(src);
+}
+
+int fm_msg_dup(struct fm_msg *dst, const struct fm_msg *src)
+{
+    fm_msg_init_empty(dst);
+    if (src->hdr_len) {
+        const uint8_t *h = src->hdr_heap ? src->hdr_heap : src->hdr_inline;
+        int rc = fm_msg_hdr_set(dst, h, src->hdr_len);
+        if (rc)
+            return rc;
+    }
+    if (src->body) {
+        atomic_fetch_add_explicit(&src->body->refs, 1, memory_order_relaxed);
+        dst->body = src->body;
+    }
+    return 0;
+}
+
+uint8_t *fm_msg_body(const struct fm_msg *m)
+{
+    return m->body ? m->body->data : empty_body;
+}
+
+size_t fm_msg_size(const struct fm_msg *m) { return m->body ? m->body->size : 0; }
+
+static int hdr_reserve(struct fm_msg *m, size_t len)
+{
+    if (len <= m->hdr_cap)
+        return 0;
+    if (len > UINT32_MAX / 2)
+        return -ENOMEM;
+    size_t cap = m->hdr_cap * 2;
+    while (cap < len)
+        cap *= 2;
+    uint8_t *h = malloc(cap);
+    if (!h)
+        return -ENOMEM;
+    memcpy(h, fm_msg_hdr(m), m->hdr_len);
+    free(m->hdr_heap);
+    m->hdr_heap = h;
+    m->hdr_cap = (uint32_t) cap;
+    return 0;
+}
+
+int fm_msg_hdr_set(struct fm_msg *m, const void *data, size_t len)
+{
+    m->hdr_len = 0;
+    int rc = hdr_reserve(m, len);
+    if (rc)
+        return rc;
+    if (len)
+        memcpy(fm_msg_hdr(m), data, len);
+    m->hdr_len = (uint32_t) len;
+    return 0;
+}
+
+int fm_msg_hdr_push_u32(struct fm_msg *m, uint32_t word)
+{
+    int rc = hdr_reserve(m, m->hdr_len + 4u);
+    if (rc)
+        return rc;
+    uint8_t *h = fm_msg_hdr(m);
+    memmove(h + 4, h, m->hdr_len);
+    fm_put_u32(h, word);
+    m->hdr_len += 4;
+    return 0;
+}
+
+void fm_msg_hdr_clear(struct fm_msg *m) { m->hdr_len = 0; }
+
+void fm_msg_body_trim(struct fm_msg *m, size_t n)
+{
+    if (n == 0 || !m->body)
+        return;
+    struct fm_chunk *c = m->body;
+    if (n >= c->size) {
+        fm_chunk_release(c);
+        m->body = NULL;
+        return;
+    }
+    if (atomic_load_explicit(&c->refs, memory_order_acquire) > 1) {
+        /* Others see this chunk: give this message its own copy. */
+        struct fm_chunk *copy = chunk_alloc(c->size - n);
+        if (copy) {
+            memcpy(copy->data, c->data + n, c->size - n);
+            fm_chunk_release(c);
+            m->body = copy;
+            return;
+        }
+    }
+    c->data += n;
+    c->size -= n;
+    c->capacity -= n;
+    chunk_set_backptr(c);
+}
+
+int fm_msg_body_to_hdr(struct fm_msg *m, size_t n)
+{
+    if (n > fm_msg_size(m))
+        return -EINVAL;
+    int rc = hdr_reserve(m, m->hdr_len + n);
+    if (rc)
+        return rc;
+    memcpy(fm_msg_hdr(m) + m->hdr_len, fm_msg_body(m), n);
+    m->hdr_len += (uint32_t) n;
+    fm_msg_body_trim(m, n);
+    return 0;
+}
+
+int fm_msg_unshare(struct fm_msg *m)
+{
+    struct fm_chunk *c = m->body;
+    if (!c || atomic_load(&c->refs) == 1)
+        return 0;
+    struct fm_chunk *copy = chunk_alloc(c->size);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy->data, c->data, c->size);
+    fm_chunk_release(c);
+    m->body = copy;
+    return 0;
+}
+
+void *fm_msg_take_user_buffer(struct fm_msg *m)
+{
+    if (!m->body) {
+        void *p = fm_chunk_alloc_user(0);
+        if (p)
+            fm_msg_term(m);
+        return p;
+    }
+    if (fm_msg_unshare(m) != 0)
+        return NULL;
+    void *p = m->body->data;
+    m->body = NULL;
+    fm_msg_term(m);
+    return p;
+}
+
+/* ------------------------------------------------------------ the queue */
+void fm_msgq_init(struct fm_msgq *q) { memset(q, 0, sizeof(*q)); }
+
+void fm_msgq_term(struct fm_msgq *q)
+{
+    struct fm_msg m;
+    while (fm_msgq_pop(q, &m))
+        fm_msg_term(&m);
+    free(q->ring);
+    memset(q, 0, sizeof(*q));
+}
+
+int fm_msgq_push(struct fm_msgq *q, struct fm_msg *m)
+{
+    if (q->count == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 16;
+        struct fm_msg *ring = malloc(cap * sizeof(*ring));
+        if (!ring)
+            return -ENOMEM;
+        for (size_t i = 0; i < q->count; i++)
+            ring[i] = q->ring[(q->head + i) % q->cap];
+        free(q->ring);
+        q->ring = ring;
+        q->cap = cap;
+        q->head = 0;
+    }
+    size_t tail = (q->head + q->count) % q->cap;
+    q->ring[tail] = *m;
+    /* A header living inline moved with the struct; nothing points into it. */
+    fm_msg_init_empty(m);
+    q->count++;
+    q->bytes += fm_msg_size(&q->ring[tail]) + q->ring[tail].hdr_len;
+    return 0;
+}
+
+bool fm_msgq_pop(struct fm_msgq *q, struct fm_msg *out)
+{
+    if (!q->count)
+        return false;
+    *out = q->ring[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    q->bytes -= fm_msg_size(out) + out->hdr_len;
+    return true;
+}

@@ -1,0 +1,298 @@
+/* pipe.c: pipes (one per live connection), their inbound queues, the
+   socket's fair queue over them, the load balancer protocols share, and the
+   thread-local list of cross-socket notifications deferred until the
+   current socket lock is dropped. */
+#include "sock.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_uint next_pipe_id = 1;
+
+struct fm_pipe *fm_pipe_create(struct fm_ep *ep, const struct fm_pipe_ops *ops,
+                               void *tdata)
+{
+    struct fm_pipe *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->sock = ep->sock;
+    p->ep = ep;
+    p->ops = ops;
+    p->tdata = tdata;
+    p->id = atomic_fetch_add(&next_pipe_id, 1) & 0x7fffffffu;
+    if (p->id == 0)
+        p->id = atomic_fetch_add(&next_pipe_id, 1) & 0x7fffffffu;
+    p->sndprio = ep->sndprio;
+    p->rcvprio = ep->rcvprio;
+    atomic_init(&p->refs, 1); /* the transport's */
+    fm_list_init(&p->sock_node);
+    fm_list_init(&p->fq_node);
+    fm_list_init(&p->lb_node);
+    pthread_mutex_init(&p->inq_lock, NULL);
+    fm_msgq_init(&p->inq);
+    p->inq_limit = ep->rcvbuf > 0 ? (size_t) ep->rcvbuf : 1;
+    return p;
+}
+
+void fm_pipe_ref(struct fm_pipe *p) { atomic_fetch_add(&p->refs, 1); }
+
+void fm_pipe_unref(struct fm_pipe *p)
+{
+    if (atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    if (p->ops->free)
+        p->ops->free(p);
+    fm_msgq_term(&p->inq);
+    pthread_mutex_destroy(&p->inq_lock);
+    free(p);
+}
+
+static bool peer_ok(const struct fm_proto *mine, int peer_type)
+{
+    return mine->peer == peer_type;
+}
+
+int fm_pipe_attach(struct fm_pipe *p, int peer_protocol)
+{
+    struct fm_sock *s = p->sock;
+    if (!peer_ok(s->proto, peer_protocol))
+        return -EPROTO;
+    fm_sock_lock(s);
+    int rc = -ECONNABORTED;
+    if (!atomic_load(&s->closing)) {
+        rc = s->proto->pipe_add(s->pstate, p);
+        if (rc == 0) {
+            p->attached = true;
+            fm_pipe_ref(p); /* the socket's */
+            fm_list_insert_tail(&s->pipes, &p->sock_node);
+        }
+    }
+    fm_sock_unlock(s);
+    return rc;
+}
+
+void fm_pipe_detach(struct fm_pipe *p)
+{
+    struct fm_sock *s = p->sock;
+    fm_sock_lock(s);
+    bool was = p->attached;
+    if (was) {
+        p->attached = false;
+        s->proto->pipe_rm(s->pstate, p);
+        fm_list_remove(&p->sock_node);
+    }
+    fm_sock_unlock(s);
+    if (was)
+        fm_pipe_unref(p);
+}
+
+int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg)
+{
+    pthread_mutex_lock(&p->inq_lock);
+    if (p->inq_closed) {
+        pthread_mutex_unlock(&p->inq_lock);
+        fm_msg_term(msg);
+        return -EPIPE;
+    }
+    bool was_empty = p->inq.count == 0;
+    if (fm_msgq_push(&p->inq, msg) != 0) {
+        pthread_mutex_unlock(&p->inq_lock);
+        fm_msg_term(msg); /* out of memory: as if lost on the wire */
+        return 0;
+    }
+    int rc = 0;
+    if (p->inq.bytes >= p->inq_limit) {
+        p->inq_full = true;
+        rc = FM_PIPE_FULL;
+    }
+    pthread_mutex_unlock(&p->inq_lock);
+    if (was_empty)
+        fm_defer_readable(p);
+    return rc;
+}
+
+int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg) { return p->ops->send(p, msg); }
+
+/* --------------------------------------------------------- fair queue */
+static void fq_add(struct fm_sock *s, struct fm_pipe *p)
+{
+    if (p->in_fq)
+        return;
+    p->in_fq = true;
+    fm_pipe_ref(p);
+    fm_list_insert_tail(&s->fq[p->rcvprio - 1], &p->fq_node);
+    s->fq_count++;
+}
+
+void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p)
+{
+    if (!p->in_fq)
+        return;
+    p->in_fq = false;
+    fm_list_remove(&p->fq_node);
+    s->fq_count--;
+    fm_pipe_unref(p);
+}
+
+bool fm_fq_readable(struct fm_sock *s) { return s->fq_count > 0; }
+
+int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
+{
+    for (int prio = 0; prio < 16 && s->fq_count; prio++) {
+        while (!fm_list_empty(&s->fq[prio])) {
+            struct fm_pipe *p = FM_CONTAINER(s->fq[prio].next, struct fm_pipe, fq_node);
+            pthread_mutex_lock(&p->inq_lock);
+            bool got = fm_msgq_pop(&p->inq, out);
+            bool now_empty = p->inq.count == 0;
+            bool unblock = false;
+            if (got && p->inq_full && p->inq.bytes < p->inq_limit) {
+                p->inq_full = false;
+                unblock = true;
+            }
+            pthread_mutex_unlock(&p->inq_lock);
+            if (unblock)
+                fm_defer_inq_space(p);
+            /* A detached pipe is reported as NULL: only attached pipes are
+               kept alive by the socket for as long as its lock is held. */
+            if (from)
+                *from = p->attached ? p : NULL;
+            if (now_empty) {
+                fm_fq_remove(s, p);
+            } else {
+                /* Round-robin: the next message comes from the next pipe. */
+                fm_list_remove(&p->fq_node);
+                fm_list_insert_tail(&s->fq[prio], &p->fq_node);
+            }
+            if (got)
+                return 0;
+        }
+    }
+    return -EAGAIN;
+}
+
+/* ------------------------------------------------------- load balancer */
+void fm_lb_init(struct fm_lb *lb)
+{
+    for (int i = 0; i < 16; i++)
+        fm_list_init(&lb->prio[i]);
+    lb->count = 0;
+}
+
+void fm_lb_add(struct fm_lb *lb, struct fm_pipe *p)
+{
+    p->lb_writable = true;
+    fm_list_insert_tail(&lb->prio[p->sndprio - 1], &p->lb_node);
+    lb->count++;
+}
+
+void fm_lb_rm(struct fm_lb *lb, struct fm_pipe *p)
+{
+    if (!p->lb_writable)
+        return;
+    p->lb_writable = false;
+    fm_list_remove(&p->lb_node);
+    lb->count--;
+}
+
+void fm_lb_writable(struct fm_lb *lb, struct fm_pipe *p)
+{
+    if (!p->lb_writable)
+        fm_lb_add(lb, p);
+}
+
+bool fm_lb_can_send(const struct fm_lb *lb) { return lb->count > 0; }
+
+int fm_lb_best_prio(const struct fm_lb *lb)
+{
+    for (int i = 0; i < 16 && lb->count; i++)
+        if (!fm_list_empty(&lb->prio[i]))
+            return i + 1;
+    return 0;
+}
+
+int fm_lb_send(struct fm_lb *lb, struct fm_msg *msg, struct fm_pipe **to)
+{
+    int prio = fm_lb_best_prio(lb);
+    if (!prio)
+        return -EAGAIN;
+    struct fm_list *l = &lb->prio[prio - 1];
+    struct fm_pipe *p = FM_CONTAINER(l->next, struct fm_pipe, lb_node);
+    fm_list_remove(&p->lb_node);
+    fm_list_insert_tail(l, &p->lb_node);
+    int rc = fm_pipe_send(p, msg);
+    if (rc != 0)
+        fm_lb_rm(lb, p); /* full or broken: skip it until it says otherwise */
+    if (to)
+        *to = p;
+    return 0;
+}
+
+/* ------------------------------------------------- deferred notifications */
+enum defer_kind { DEFER_READABLE, DEFER_WRITABLE, DEFER_INQ_SPACE };
+struct deferred {
+    struct fm_pipe *pipe;
+    enum defer_kind kind;
+};
+static _Thread_local struct {
+    struct deferred *items;
+    size_t len, cap;
+    bool running;
+} defer;
+
+static void defer_push(struct fm_pipe *p, enum defer_kind kind)
+{
+    if (defer.len == defer.cap) {
+        size_t cap = defer.cap ? defer.cap * 2 : 16;
+        struct deferred *items = realloc(defer.items, cap * sizeof(*items));
+        if (!items)
+            abort(); /* a lost wake-up would hang a peer forever */
+        defer.items = items;
+        defer.cap = cap;
+    }
+    fm_pipe_ref(p);
+    defer.items[defer.len++] = (struct deferred){p, kind};
+}
+
+void fm_defer_readable(struct fm_pipe *p) { defer_push(p, DEFER_READABLE); }
+void fm_defer_writable(struct fm_pipe *p) { defer_push(p, DEFER_WRITABLE); }
+void fm_defer_inq_space(struct fm_pipe *p) { defer_push(p, DEFER_INQ_SPACE); }
+
+static void notify_readable(struct fm_pipe *p)
+{
+    struct fm_sock *s = p->sock;
+    fm_sock_lock(s);
+    pthread_mutex_lock(&p->inq_lock);
+    bool has = p->inq.count > 0;
+    pthread_mutex_unlock(&p->inq_lock);
+    if (has && !atomic_load(&s->closing))
+        fq_add(s, p);
+    fm_sock_unlock(s);
+}
+
+void fm_pipe_writable(struct fm_pipe *p)
+{
+    struct fm_sock *s = p->sock;
+    fm_sock_lock(s);
+    if (p->attached && s->proto->pipe_writable)
+        s->proto->pipe_writable(s->pstate, p);
+    fm_sock_unlock(s);
+}
+
+void fm_run_deferred(void)
+{
+    if (defer.running)
+        return; /* the outer call drains what we add */
+    defer.running = true;
+    for (size_t i = 0; i < defer.len; i++) {
+        struct deferred d = defer.items[i];
+        switch (d.kind) {
+        case DEFER_READABLE: notify_readable(d.pipe); break;
+        case DEFER_WRITABLE: fm_pipe_writable(d.pipe); break;
+        case DEFER_INQ_SPACE: d.pipe->ops->inq_space(d.pipe); break;
+        }
+        fm_pipe_unref(d.pipe);
+    }
+    defer.len = 0;
+    defer.running = false;
+}

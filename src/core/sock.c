@@ -1,0 +1,1017 @@
+/* sock.c: the socket table and every nn_* call that acts on a socket:
+   creation and close, nn_term, options, endpoints, blocking send and
+   receive (waiting in poll() on the socket's own SNDFD/RCVFD eventfd, so
+   timeouts, EINTR, nn_poll and user event loops share one mechanism),
+   nn_poll and statistics. */
+#include "sock.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static struct {
+    pthread_mutex_t lock;
+    struct fm_sock *table[FM_MAX_SOCKETS];
+    bool terminated;
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static const struct fm_sockopts default_opts = {
+    .linger = 1000,
+    .sndbuf = 128 * 1024,
+    .rcvbuf = 128 * 1024,
+    .sndtimeo = -1,
+    .rcvtimeo = -1,
+    .reconnect_ivl = 100,
+    .reconnect_ivl_max = 0,
+    .sndprio = 8,
+    .rcvprio = 8,
+    .ipv4only = 1,
+    .rcvmaxsize = 1024 * 1024,
+    .maxttl = 8,
+};
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+const struct fm_proto *fm_proto_find(int type)
+{
+    for (const struct fm_proto *const *p = fm_protocols; *p; p++)
+        if ((*p)->type == type)
+            return *p;
+    return NULL;
+}
+
+/* ------------------------------------------------------ lock & readiness */
+void fm_sock_lock(struct fm_sock *s) { pthread_mutex_lock(&s->lock); }
+
+static void set_signalled(int fd, bool *state, bool want)
+{
+    if (fd < 0 || *state == want)
+        return;
+    uint64_t v = 1;
+    if (want) {
+        if (write(fd, &v, sizeof(v)) != (ssize_t) sizeof(v))
+            return; /* counter saturated: it is readable anyway */
+    } else if (read(fd, &v, sizeof(v)) != (ssize_t) sizeof(v)) {
+        return;
+    }
+    *state = want;
+}
+
+void fm_sock_refresh(struct fm_sock *s)
+{
+    unsigned ev = atomic_load(&s->closing) ? (FM_CAN_SEND | FM_CAN_RECV)
+                                            : s->proto->events(s->pstate);
+    set_signalled(s->sndfd, &s->snd_signalled, ev & FM_CAN_SEND);
+    set_signalled(s->rcvfd, &s->rcv_signalled, ev & FM_CAN_RECV);
+}
+
+void fm_sock_unlock(struct fm_sock *s)
+{
+    fm_sock_refresh(s);
+    pthread_mutex_unlock(&s->lock);
+    fm_run_deferred();
+}
+
+/* --------------------------------------------------------- socket table */
+static struct fm_sock *sock_acquire(int id)
+{
+    if (id < 0 || id >= FM_MAX_SOCKETS)
+        return NULL;
+    pthread_mutex_lock(&g.lock);
+    struct fm_sock *s = g.table[id];
+    if (s && !atomic_load(&s->closing))
+        atomic_fetch_add(&s->users, 1);
+    else
+        s = NULL;
+    pthread_mutex_unlock(&g.lock);
+    return s;
+}
+
+static void sock_release(struct fm_sock *s)
+{
+    if (atomic_fetch_sub(&s->users, 1) == 1 && atomic_load(&s->closing)) {
+        pthread_mutex_lock(&s->users_lock);
+        pthread_cond_broadcast(&s->users_gone);
+        pthread_mutex_unlock(&s->users_lock);
+    }
+}
+
+int fm_sock_opt_int(struct fm_sock *s, int option)
+{
+    switch (option) {
+    case NN_LINGER: return s->opt.linger;
+    case NN_SNDBUF: return s->opt.sndbuf;
+    case NN_RCVBUF: return s->opt.rcvbuf;
+    case NN_SNDTIMEO: return s->opt.sndtimeo;
+    case NN_RCVTIMEO: return s->opt.rcvtimeo;
+    case NN_RECONNECT_IVL: return s->opt.reconnect_ivl;
+    case NN_RECONNECT_IVL_MAX: return s->opt.reconnect_ivl_max;
+    case NN_SNDPRIO: return s->opt.sndprio;
+    case NN_RCVPRIO: return s->opt.rcvprio;
+    case NN_IPV4ONLY: return s->opt.ipv4only;
+    case NN_RCVMAXSIZE: return s->opt.rcvmaxsize;
+    case NN_MAXTTL: return s->opt.maxttl;
+    default: return -1;
+    }
+}
+
+bool fm_sock_is_raw(struct fm_sock *s) { return s->domain == AF_SP_RAW; }
+int fm_sock_type(struct fm_sock *s) { return s->proto->type; }
+
+void fm_stat_add(struct fm_sock *s, enum fm_stat which, int64_t delta)
+{
+    atomic_fetch_add_explicit(&s->stats[which], delta, memory_order_relaxed);
+}
+
+int nn_socket(int domain, int protocol)
+{
+    if (domain != AF_SP && domain != AF_SP_RAW)
+        return fail(EAFNOSUPPORT);
+    const struct fm_proto *proto = fm_proto_find(protocol);
+    if (!proto)
+        return fail(EINVAL);
+
+    struct fm_sock *s = calloc(1, sizeof(*s));
+    void *st = s ? calloc(1, proto->state_size ? proto->state_size : 1) : NULL;
+    if (!st) {
+        free(s);
+        return fail(ENOMEM);
+    }
+    s->domain = domain;
+    s->proto = proto;
+    s->pstate = st;
+    s->opt = default_opts;
+    s->sndfd = s->rcvfd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->users_lock, NULL);
+    pthread_cond_init(&s->users_gone, NULL);
+    fm_list_init(&s->pipes);
+    fm_list_init(&s->eps);
+    for (int i = 0; i < 16; i++)
+        fm_list_init(&s->fq[i]);
+    for (int t = 0; fm_transports[t] && t < FM_MAX_TRANSPORTS; t++)
+        memcpy(s->tpopts[t], fm_transports[t]->default_opts, sizeof(s->tpopts[t]));
+    s->next_ep_id = 1;
+
+    int err = 0;
+    if (!(proto->flags & FM_PROTO_NOSEND) &&
+        (s->sndfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+        err = errno == ENFILE ? ENFILE : EMFILE;
+    if (!err && !(proto->flags & FM_PROTO_NORECV) &&
+        (s->rcvfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+        err = errno == ENFILE ? ENFILE : EMFILE;
+
+    pthread_mutex_lock(&g.lock);
+    int id = -1;
+    if (g.terminated)
+        err = ETERM;
+    for (int i = 0; !err && i < FM_MAX_SOCKETS; i++)
+        if (!g.table[i]) {
+            id = i;
+            break;
+        }
+    if (!err && id < 0)
+        err = EMFILE;
+    if (!err) {
+        s->id = id;
+        snprintf(s->name, sizeof(s->name), "%d", id);
+        int rc = proto->init(st, s, domain == AF_SP_RAW);
+        if (rc)
+            err = -rc;
+        else
+            g.table[id] = s;
+    }
+    pthread_mutex_unlock(&g.lock);
+    if (err) {
+        if (s->sndfd >= 0)
+            close(s->sndfd);
+        if (s->rcvfd >= 0)
+            close(s->rcvfd);
+        pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->users_lock);
+        pthread_cond_destroy(&s->users_gone);
+        free(st);
+        free(s);
+        return fail(err);
+    }
+    fm_sock_lock(s);
+    fm_sock_unlock(s); /* publish the initial SNDFD state */
+    return id;
+}
+
+static void ep_free(struct fm_ep *ep) { free(ep); }
+
+/* Tear a socket down once it is marked closing: wake blocked callers, stop
+   the endpoints (their pipes go with them), wait for the callers to leave,
+   then free. */
+static void sock_destroy(struct fm_sock *s)
+{
+    fm_sock_lock(s);
+    struct fm_list eps;
+    fm_list_init(&eps);
+    while (!fm_list_empty(&s->eps)) {
+        struct fm_list *n = s->eps.next;
+        fm_list_remove(n);
+        fm_list_insert_tail(&eps, n);
+    }
+    fm_sock_unlock(s); /* refresh signals both descriptors: waiters wake */
+
+    while (!fm_list_empty(&eps)) {
+        struct fm_ep *ep = FM_CONTAINER(eps.next, struct fm_ep, sock_node);
+        fm_list_remove(&ep->sock_node);
+        ep->tp->close(ep);
+        ep_free(ep);
+    }
+
+    pthread_mutex_lock(&s->users_lock);
+    while (atomic_load(&s->users) > 0)
+        pthread_cond_wait(&s->users_gone, &s->users_lock);
+    pthread_mutex_unlock(&s->users_lock);
+
+    /* Pipes still attached belong to transports that outlived their
+       endpoint's close; ask them to go. */
+    for (;;) {
+        fm_sock_lock(s);
+        struct fm_pipe *p = NULL;
+        if (!fm_list_empty(&s->pipes)) {
+            p = FM_CONTAINER(s->pipes.next, struct fm_pipe, sock_node);
+            fm_pipe_ref(p);
+        }
+        fm_sock_unlock(s);
+        if (!p)
+            break;
+        fm_pipe_detach(p);
+        p->ops->close(p);
+        fm_pipe_unref(p);
+    }
+
+    fm_sock_lock(s);
+    for (int i = 0; i < 16; i++)
+        while (!fm_list_empty(&s->fq[i]))
+            fm_fq_remove(s, FM_CONTAINER(s->fq[i].next, struct fm_pipe, fq_node));
+    s->proto->term(s->pstate);
+    pthread_mutex_unlock(&s->lock);
+    fm_run_deferred();
+
+    pthread_mutex_lock(&g.lock);
+    g.table[s->id] = NULL;
+    pthread_mutex_unlock(&g.lock);
+
+    if (s->sndfd >= 0)
+        close(s->sndfd);
+    if (s->rcvfd >= 0)
+        close(s->rcvfd);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->users_lock);
+    pthread_cond_destroy(&s->users_gone);
+    free(s->pstate);
+    free(s);
+}
+
+int nn_close(int id)
+{
+    if (id < 0 || id >= FM_MAX_SOCKETS)
+        return fail(EBADF);
+    pthread_mutex_lock(&g.lock);
+    struct fm_sock *s = g.table[id];
+    if (!s || atomic_load(&s->closing)) {
+        pthread_mutex_unlock(&g.lock);
+        return fail(EBADF);
+    }
+    atomic_store(&s->closing, true);
+    pthread_mutex_unlock(&g.lock);
+    sock_destroy(s);
+    return 0;
+}
+
+void nn_term(void)
+{
+    struct fm_sock *closing[FM_MAX_SOCKETS];
+    int n = 0;
+    pthread_mutex_lock(&g.lock);
+    g.terminated = true;
+    for (int i = 0; i < FM_MAX_SOCKETS; i++) {
+        struct fm_sock *s = g.table[i];
+        if (s && !atomic_load(&s->closing)) {
+            atomic_store(&s->closing, true);
+            closing[n++] = s;
+        }
+    }
+    pthread_mutex_unlock(&g.lock);
+    /* Wake every socket first, so that threads blocked on one of them (a
+       device spans two) are all released before any close waits. */
+    for (int i = 0; i < n; i++) {
+        fm_sock_lock(closing[i]);
+        fm_sock_unlock(closing[i]);
+    }
+    for (int i = 0; i < n; i++)
+        sock_destroy(closing[i]);
+}
+
+/* -------------------------------------------------------------- options */
+static int get_int_arg(const void *val, size_t len, int *out)
+{
+    if (!val)
+        return -EFAULT;
+    if (len != sizeof(int))
+        return -EINVAL;
+    memcpy(out, val, sizeof(int));
+    return 0;
+}
+
+static const struct fm_transport *transport_by_level(int level, int *index)
+{
+    for (int t = 0; fm_transports[t] && t < FM_MAX_TRANSPORTS; t++)
+        if (fm_transports[t]->level == level) {
+            *index = t;
+            return fm_transports[t];
+        }
+    return NULL;
+}
+
+static int sock_setopt(struct fm_sock *s, int level, int option, const void *val,
+                       size_t len)
+{
+    if (level == s->proto->type) {
+        if (!s->proto->setopt)
+            return -ENOPROTOOPT;
+        return s->proto->setopt(s->pstate, option, val, len);
+    }
+    if (level < 0) {
+        int t;
+        const struct fm_transport *tp = transport_by_level(level, &t);
+        if (!tp || !tp->setopt)
+            return -ENOPROTOOPT;
+        return tp->setopt(option, val, len, s->tpopts[t]);
+    }
+    if (level != NN_SOL_SOCKET)
+        return -ENOPROTOOPT;
+
+    if (option == NN_SOCKET_NAME) {
+        if (!val)
+            return -EFAULT;
+        if (len >= FM_NAME_MAX)
+            return -EINVAL;
+        memcpy(s->name, val, len);
+        s->name[len] = '\0';
+        return 0;
+    }
+    int v, *slot;
+    switch (option) {
+    case NN_LINGER: slot = &s->opt.linger; break;
+    case NN_SNDBUF: slot = &s->opt.sndbuf; break;
+    case NN_RCVBUF: slot = &s->opt.rcvbuf; break;
+    case NN_SNDTIMEO: slot = &s->opt.sndtimeo; break;
+    case NN_RCVTIMEO: slot = &s->opt.rcvtimeo; break;
+    case NN_RECONNECT_IVL: slot = &s->opt.reconnect_ivl; break;
+    case NN_RECONNECT_IVL_MAX: slot = &s->opt.reconnect_ivl_max; break;
+    case NN_SNDPRIO: slot = &s->opt.sndprio; break;
+    case NN_RCVPRIO: slot = &s->opt.rcvprio; break;
+    case NN_IPV4ONLY: slot = &s->opt.ipv4only; break;
+    case NN_RCVMAXSIZE: slot = &s->opt.rcvmaxsize; break;
+    case NN_MAXTTL: slot = &s->opt.maxttl; break;
+    default: return -ENOPROTOOPT;
+    }
+    int rc = get_int_arg(val, len, &v);
+    if (rc)
+        return rc;
+    bool ok = true;
+    switch (option) {
+    case NN_SNDBUF:
+    case NN_RCVBUF: ok = v > 0; break;
+    case NN_RECONNECT_IVL:
+    case NN_RECONNECT_IVL_MAX: ok = v >= 0; break;
+    case NN_SNDPRIO:
+    case NN_RCVPRIO: ok = v >= 1 && v <= 16; break;
+    case NN_IPV4ONLY: ok = v == 0 || v == 1; break;
+    case NN_RCVMAXSIZE: ok = v >= -1; break;
+    case NN_MAXTTL: ok = v >= 1 && v <= 255; break;
+    default: break;
+    }
+    if (!ok)
+        return -EINVAL;
+    *slot = v;
+    return 0;
+}
+
+int nn_setsockopt(int id, int level, int option, const void *val, size_t len)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    fm_sock_lock(s);
+    int rc = sock_setopt(s, level, option, val, len);
+    fm_sock_unlock(s);
+    sock_release(s);
+    return rc ? fail(-rc) : 0;
+}
+
+static int put_opt(void *val, size_t *len, const void *src, size_t srclen)
+{
+    memcpy(val, src, *len < srclen ? *len : srclen);
+    *len = srclen;
+    return 0;
+}
+
+static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size_t *len)
+{
+    if (level == s->proto->type) {
+        if (!s->proto->getopt)
+            return -ENOPROTOOPT;
+        return s->proto->getopt(s->pstate, option, val, len);
+    }
+    if (level < 0) {
+        int t;
+        const struct fm_transport *tp = transport_by_level(level, &t);
+        if (!tp || !tp->getopt)
+            return -ENOPROTOOPT;
+        return tp->getopt(option, s->tpopts[t], val, len);
+    }
+    if (level != NN_SOL_SOCKET)
+        return -ENOPROTOOPT;
+    int v;
+    switch (option) {
+    case NN_DOMAIN: v = s->domain; break;
+    case NN_PROTOCOL: v = s->proto->type; break;
+    case NN_SNDFD:
+        if (s->sndfd < 0)
+            return -ENOPROTOOPT;
+        v = s->sndfd;
+        break;
+    case NN_RCVFD:
+        if (s->rcvfd < 0)
+            return -ENOPROTOOPT;
+        v = s->rcvfd;
+        break;
+    case NN_SOCKET_NAME: return put_opt(val, len, s->name, strlen(s->name));
+    default:
+        if (option < NN_LINGER || option > NN_MAXTTL)
+            return -ENOPROTOOPT;
+        v = fm_sock_opt_int(s, option);
+    }
+    return put_opt(val, len, &v, sizeof(v));
+}
+
+int nn_getsockopt(int id, int level, int option, void *val, size_t *len)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    int rc = -EFAULT;
+    if (val && len) {
+        fm_sock_lock(s);
+        rc = sock_getopt(s, level, option, val, len);
+        fm_sock_unlock(s);
+    }
+    sock_release(s);
+    return rc ? fail(-rc) : 0;
+}
+
+/* ------------------------------------------------------------ endpoints */
+static int add_endpoint(int id, const char *addr, bool bind)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    int err = 0;
+    const struct fm_transport *tp = NULL;
+    const char *sep = addr ? strstr(addr, "://") : NULL;
+    if (!addr)
+        err = EFAULT;
+    else if (strlen(addr) > NN_SOCKADDR_MAX)
+        err = ENAMETOOLONG;
+    else if (!sep)
+        err = EINVAL;
+    else {
+        size_t n = (size_t) (sep - addr);
+        int t;
+        for (t = 0; fm_transports[t]; t++)
+            if (strlen(fm_transports[t]->scheme) == n &&
+                memcmp(fm_transports[t]->scheme, addr, n) == 0)
+                break;
+        tp = fm_transports[t];
+        if (!tp)
+            err = EPROTONOSUPPORT;
+    }
+    struct fm_ep *ep = NULL;
+    if (!err && !(ep = calloc(1, sizeof(*ep))))
+        err = ENOMEM;
+    if (err) {
+        sock_release(s);
+        return fail(err);
+    }
+    int t = 0;
+    while (fm_transports[t] != tp)
+        t++;
+    fm_sock_lock(s);
+    ep->sock = s;
+    ep->tp = tp;
+    ep->id = s->next_ep_id++;
+    ep->bound = bind;
+    strcpy(ep->addr, addr);
+    fm_list_init(&ep->sock_node);
+    ep->sndprio = s->opt.sndprio;
+    ep->rcvprio = s->opt.rcvprio;
+    ep->sndbuf = s->opt.sndbuf;
+    ep->rcvbuf = s->opt.rcvbuf;
+    ep->rcvmaxsize = s->opt.rcvmaxsize;
+    ep->reconnect_ivl = s->opt.reconnect_ivl;
+    ep->reconnect_ivl_max = s->opt.reconnect_ivl_max;
+    ep->ipv4only = s->opt.ipv4only;
+    ep->linger = s->opt.linger;
+    memcpy(ep->tpopts, s->tpopts[t], sizeof(ep->tpopts));
+    /* Listed before the transport starts so that nn_close, racing with us,
+       finds and stops it. */
+    fm_list_insert_tail(&s->eps, &ep->sock_node);
+    fm_sock_unlock(s);
+
+    int rc = bind ? tp->bind(ep) : tp->connect(ep);
+    if (rc < 0) {
+        fm_sock_lock(s);
+        bool listed = fm_list_linked(&ep->sock_node);
+        if (listed)
+            fm_list_remove(&ep->sock_node);
+        fm_sock_unlock(s);
+        if (listed)
+            ep_free(ep);
+        /* else nn_close took it and will close and free it */
+        if (bind)
+            fm_stat_add(s, FM_STAT_BIND_ERRORS, 1);
+        sock_release(s);
+        return fail(-rc);
+    }
+    int eid = ep->id;
+    sock_release(s);
+    return eid;
+}
+
+int nn_bind(int s, const char *addr) { return add_endpoint(s, addr, true); }
+int nn_connect(int s, const char *addr) { return add_endpoint(s, addr, false); }
+
+int nn_shutdown(int id, int eid)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    fm_sock_lock(s);
+    struct fm_ep *found = NULL;
+    for (struct fm_list *n = s->eps.next; n != &s->eps; n = n->next) {
+        struct fm_ep *ep = FM_CONTAINER(n, struct fm_ep, sock_node);
+        if (ep->id == eid) {
+            found = ep;
+            fm_list_remove(n);
+            break;
+        }
+    }
+    fm_sock_unlock(s);
+    if (found) {
+        found->tp->close(found);
+        ep_free(found);
+    }
+    sock_release(s);
+    return found ? 0 : fail(EINVAL);
+}
+
+/* ------------------------------------------------------- send & receive */
+
+/* Wait until fd is readable or the deadline (0: none) passes. */
+static int wait_readable(int fd, uint64_t deadline)
+{
+    int timeout = -1;
+    if (deadline) {
+        uint64_t now = fm_now_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        uint64_t left = deadline - now;
+        timeout = left > 0x7fffffff ? 0x7fffffff : (int) left;
+    }
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rc = poll(&pfd, 1, timeout);
+    if (rc < 0)
+        return errno == EINTR ? -EINTR : -errno;
+    return rc == 0 ? -ETIMEDOUT : 0;
+}
+
+static uint64_t deadline_after(int timeo)
+{
+    return timeo < 0 ? 0 : fm_now_ms() + (uint64_t) timeo + (timeo == 0);
+}
+
+/* Send msg (moved on success) honouring NN_DONTWAIT and NN_SNDTIMEO. */
+static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags)
+{
+    if (s->proto->flags & FM_PROTO_NOSEND)
+        return -ENOTSUP;
+    uint64_t deadline = 0;
+    bool first = true;
+    for (;;) {
+        fm_sock_lock(s);
+        int rc = atomic_load(&s->closing) ? -EBADF : s->proto->send(s->pstate, msg);
+        if (first) {
+            deadline = deadline_after(s->opt.sndtimeo);
+            first = false;
+        }
+        fm_sock_unlock(s);
+        if (rc != -EAGAIN)
+            return rc;
+        if (flags & NN_DONTWAIT)
+            return -EAGAIN;
+        rc = wait_readable(s->sndfd, deadline);
+        if (rc == -ETIMEDOUT && deadline && fm_now_ms() >= deadline)
+            return -ETIMEDOUT;
+        if (rc == -EINTR)
+            return -EINTR;
+    }
+}
+
+static int sock_recv(struct fm_sock *s, struct fm_msg *msg, int flags)
+{
+    if (s->proto->flags & FM_PROTO_NORECV)
+        return -ENOTSUP;
+    uint64_t deadline = 0;
+    bool first = true;
+    for (;;) {
+        fm_sock_lock(s);
+        int rc = atomic_load(&s->closing) ? -EBADF : s->proto->recv(s->pstate, msg);
+        if (first) {
+            deadline = deadline_after(s->opt.rcvtimeo);
+            first = false;
+        }
+        uint64_t wake = deadline;
+        if (rc == -EAGAIN && s->proto->recv_deadline) {
+            uint64_t pd = s->proto->recv_deadline(s->pstate);
+            if (pd && (!wake || pd < wake))
+                wake = pd;
+        }
+        fm_sock_unlock(s);
+        if (rc != -EAGAIN)
+            return rc;
+        if (flags & NN_DONTWAIT)
+            return -EAGAIN;
+        rc = wait_readable(s->rcvfd, wake);
+        if (rc == -ETIMEDOUT && deadline && fm_now_ms() >= deadline)
+            return -ETIMEDOUT;
+        if (rc == -EINTR)
+            return -EINTR;
+    }
+}
+
+static void count_io(struct fm_sock *s, enum fm_stat msgs, enum fm_stat bytes, size_t n)
+{
+    fm_stat_add(s, msgs, 1);
+    fm_stat_add(s, bytes, (int64_t) n);
+}
+
+int nn_send(int id, const void *buf, size_t len, int flags)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    struct fm_msg msg;
+    int rc;
+    if (!buf && len) {
+        rc = -EFAULT;
+    } else if (len == NN_MSG) {
+        struct fm_chunk *c = buf ? fm_chunk_from_user(*(void *const *) buf) : NULL;
+        if (!c) {
+            rc = -EFAULT;
+        } else {
+            fm_msg_init_chunk(&msg, c);
+            len = fm_msg_size(&msg);
+            rc = sock_send(s, &msg, flags);
+            if (rc != 0)
+                fm_msg_init_empty(&msg); /* the user keeps the buffer */
+        }
+    } else {
+        rc = fm_msg_init_copy(&msg, buf, len);
+        if (rc == 0) {
+            rc = sock_send(s, &msg, flags);
+            if (rc != 0)
+                fm_msg_term(&msg);
+        }
+    }
+    if (rc == 0)
+        count_io(s, FM_STAT_MSGS_SENT, FM_STAT_BYTES_SENT, len);
+    sock_release(s);
+    if (rc < 0)
+        return fail(-rc);
+    return len > (size_t) 0x7fffffff ? 0x7fffffff : (int) len;
+}
+
+int nn_recv(int id, void *buf, size_t len, int flags)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    if (!buf) {
+        sock_release(s);
+        return fail(EFAULT);
+    }
+    struct fm_msg msg;
+    fm_msg_init_empty(&msg);
+    int rc = sock_recv(s, &msg, flags);
+    size_t size = fm_msg_size(&msg);
+    if (rc == 0) {
+        count_io(s, FM_STAT_MSGS_RECV, FM_STAT_BYTES_RECV, size);
+        if (len == NN_MSG) {
+            void *p = fm_msg_take_user_buffer(&msg);
+            if (!p)
+                rc = -ENOMEM;
+            else
+                *(void **) buf = p;
+        } else {
+            memcpy(buf, fm_msg_body(&msg), size < len ? size : len);
+        }
+    }
+    fm_msg_term(&msg);
+    sock_release(s);
+    if (rc < 0)
+        return fail(-rc);
+    return size > 0x7fffffff ? 0x7fffffff : (int) size;
+}
+
+/* Find the SP header in sendmsg control data: PROTO_SP / SP_HDR carrying a
+   size_t length and then the header bytes. */
+static int control_header(const struct nn_msghdr *h, struct fm_msg *msg)
+{
+    const uint8_t *ctl = h->msg_control;
+    size_t len = h->msg_controllen;
+    if (len == NN_MSG) {
+        ctl = *(void *const *) h->msg_control;
+        struct fm_chunk *c = fm_chunk_from_user((void *) ctl);
+        if (!c)
+            return -EFAULT;
+        struct fm_msg tmp;
+        fm_msg_init_chunk(&tmp, c);
+        len = fm_msg_size(&tmp);
+        fm_msg_init_empty(&tmp);
+    }
+    size_t off = 0;
+    while (off + sizeof(struct nn_cmsghdr) <= len) {
+        struct nn_cmsghdr ch;
+        memcpy(&ch, ctl + off, sizeof(ch));
+        if (ch.cmsg_len < sizeof(ch) || ch.cmsg_len > len - off)
+            break;
+        size_t data = off + NN_CMSG_ALIGN_(sizeof(ch));
+        if (ch.cmsg_level == PROTO_SP && ch.cmsg_type == SP_HDR &&
+            data + sizeof(size_t) <= off + ch.cmsg_len) {
+            size_t n;
+            memcpy(&n, ctl + data, sizeof(n));
+            if (n > off + ch.cmsg_len - data - sizeof(size_t))
+                return -EINVAL;
+            return fm_msg_hdr_set(msg, ctl + data + sizeof(size_t), n);
+        }
+        off += NN_CMSG_ALIGN_(ch.cmsg_len);
+    }
+    return 0;
+}
+
+int nn_sendmsg(int id, const struct nn_msghdr *h, int flags)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    int rc = 0;
+    size_t total = 0;
+    struct fm_msg msg;
+    fm_msg_init_empty(&msg);
+    bool user_chunk = false;
+    if (!h)
+        rc = -EINVAL;
+    else if (h->msg_iovlen < 0)
+        rc = -EMSGSIZE;
+    else if (h->msg_iovlen > 0 && !h->msg_iov)
+        rc = -EFAULT;
+    if (rc == 0 && h->msg_iovlen == 1 && h->msg_iov[0].iov_len == NN_MSG) {
+        void *const *pp = h->msg_iov[0].iov_base;
+        struct fm_chunk *c = pp ? fm_chunk_from_user(*pp) : NULL;
+        if (!c)
+            rc = -EFAULT;
+        else {
+            fm_msg_init_chunk(&msg, c);
+            user_chunk = true;
+            total = fm_msg_size(&msg);
+        }
+    } else if (rc == 0) {
+        for (int i = 0; i < h->msg_iovlen && rc == 0; i++) {
+            const struct nn_iovec *v = &h->msg_iov[i];
+            if (v->iov_len == NN_MSG)
+                rc = -EINVAL;
+            else if (!v->iov_base && v->iov_len)
+                rc = -EFAULT;
+            else if (total + v->iov_len < total)
+                rc = -EINVAL;
+            else
+                total += v->iov_len;
+        }
+        if (rc == 0)
+            rc = fm_msg_init(&msg, total);
+        size_t off = 0;
+        for (int i = 0; i < h->msg_iovlen && rc == 0; i++) {
+            if (h->msg_iov[i].iov_len)
+                memcpy(fm_msg_body(&msg) + off, h->msg_iov[i].iov_base, h->msg_iov[i].iov_len);
+            off += h->msg_iov[i].iov_len;
+        }
+    }
+    if (rc == 0 && h->msg_control)
+        rc = control_header(h, &msg);
+    if (rc == 0)
+        rc = sock_send(s, &msg, flags);
+    if (rc == 0) {
+        count_io(s, FM_STAT_MSGS_SENT, FM_STAT_BYTES_SENT, total);
+        if (h->msg_control && h->msg_controllen == NN_MSG)
+            nn_freemsg(*(void **) h->msg_control);
+    } else {
+        if (user_chunk)
+            msg.body = NULL; /* still the caller's */
+        fm_msg_term(&msg);
+    }
+    sock_release(s);
+    if (rc < 0)
+        return fail(-rc);
+    return total > 0x7fffffff ? 0x7fffffff : (int) total;
+}
+
+/* Fill recvmsg control data with the SP header, as PROTO_SP / SP_HDR. */
+static int control_fill(struct nn_msghdr *h, struct fm_msg *msg)
+{
+    size_t hl = fm_msg_hdr_len(msg);
+    size_t need = NN_CMSG_SPACE(hl + sizeof(size_t));
+    uint8_t *ctl;
+    if (h->msg_controllen == NN_MSG) {
+        ctl = fm_chunk_alloc_user(need);
+        if (!ctl)
+            return -ENOMEM;
+        *(void **) h->msg_control = ctl;
+    } else {
+        ctl = h->msg_control;
+        if (h->msg_controllen < need)
+            return 0; /* too small: no properties, as the stock library */
+    }
+    struct nn_cmsghdr ch = {.cmsg_len = need, .cmsg_level = PROTO_SP, .cmsg_type = SP_HDR};
+    memcpy(ctl, &ch, sizeof(ch));
+    uint8_t *data = ctl + NN_CMSG_ALIGN_(sizeof(ch));
+    memcpy(data, &hl, sizeof(hl));
+    if (hl)
+        memcpy(data + sizeof(hl), fm_msg_hdr(msg), hl);
+    size_t used = NN_CMSG_ALIGN_(sizeof(ch)) + sizeof(hl) + hl;
+    memset(ctl + used, 0, need - used);
+    return 0;
+}
+
+int nn_recvmsg(int id, struct nn_msghdr *h, int flags)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return fail(EBADF);
+    int rc = 0;
+    if (!h)
+        rc = -EINVAL;
+    else if (h->msg_iovlen < 0)
+        rc = -EMSGSIZE;
+    else if (h->msg_iovlen > 0 && !h->msg_iov)
+        rc = -EFAULT;
+    bool zero_copy = rc == 0 && h->msg_iovlen == 1 && h->msg_iov[0].iov_len == NN_MSG;
+    if (zero_copy && !h->msg_iov[0].iov_base)
+        rc = -EFAULT;
+    for (int i = 0; rc == 0 && !zero_copy && i < h->msg_iovlen; i++) {
+        if (h->msg_iov[i].iov_len == NN_MSG)
+            rc = -EINVAL;
+        else if (!h->msg_iov[i].iov_base && h->msg_iov[i].iov_len)
+            rc = -EFAULT;
+    }
+    struct fm_msg msg;
+    fm_msg_init_empty(&msg);
+    if (rc == 0)
+        rc = sock_recv(s, &msg, flags);
+    size_t size = fm_msg_size(&msg);
+    if (rc == 0 && h->msg_control)
+        rc = control_fill(h, &msg);
+    if (rc == 0) {
+        count_io(s, FM_STAT_MSGS_RECV, FM_STAT_BYTES_RECV, size);
+        if (zero_copy) {
+            void *p = fm_msg_take_user_buffer(&msg);
+            if (!p)
+                rc = -ENOMEM;
+            else
+                *(void **) h->msg_iov[0].iov_base = p;
+        } else {
+            const uint8_t *body = fm_msg_body(&msg);
+            size_t off = 0;
+            for (int i = 0; i < h->msg_iovlen && off < size; i++) {
+                size_t n = h->msg_iov[i].iov_len;
+                if (n > size - off)
+                    n = size - off;
+                if (n)
+                    memcpy(h->msg_iov[i].iov_base, body + off, n);
+                off += n;
+            }
+        }
+    }
+    fm_msg_term(&msg);
+    sock_release(s);
+    if (rc < 0)
+        return fail(-rc);
+    return size > 0x7fffffff ? 0x7fffffff : (int) size;
+}
+
+/* ----------------------------------------------------------------- poll */
+int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
+{
+    if (nfds < 0)
+        return fail(EINVAL);
+    if (nfds > 0 && !fds)
+        return fail(EFAULT);
+    struct pollfd stackbuf[32];
+    struct pollfd *pfd = nfds * 2 <= 32 ? stackbuf : calloc((size_t) nfds * 2, sizeof(*pfd));
+    if (!pfd)
+        return fail(ENOMEM);
+    int err = 0;
+    for (int i = 0; i < nfds; i++) {
+        pfd[2 * i].fd = pfd[2 * i + 1].fd = -1;
+        pfd[2 * i].events = pfd[2 * i + 1].events = POLLIN;
+        pfd[2 * i].revents = pfd[2 * i + 1].revents = 0;
+        struct fm_sock *s = sock_acquire(fds[i].fd);
+        if (!s) {
+            err = EBADF;
+            break;
+        }
+        if (fds[i].events & NN_POLLOUT)
+            pfd[2 * i].fd = s->sndfd;
+        if (fds[i].events & NN_POLLIN)
+            pfd[2 * i + 1].fd = s->rcvfd;
+        sock_release(s);
+    }
+    int rc = err ? -1 : poll(pfd, (nfds_t) nfds * 2, timeout);
+    if (rc < 0 && !err)
+        err = errno;
+    int ready = 0;
+    for (int i = 0; !err && i < nfds; i++) {
+        fds[i].revents = 0;
+        if (pfd[2 * i].revents & (POLLIN | POLLNVAL))
+            fds[i].revents |= NN_POLLOUT;
+        if (pfd[2 * i + 1].revents & (POLLIN | POLLNVAL))
+            fds[i].revents |= NN_POLLIN;
+        if (fds[i].revents)
+            ready++;
+    }
+    if (pfd != stackbuf)
+        free(pfd);
+    return err ? fail(err) : ready;
+}
+
+/* ----------------------------------------------------------- statistics */
+uint64_t nn_get_statistic(int id, int stat)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s) {
+        errno = EBADF;
+        return (uint64_t) -1;
+    }
+    int64_t v = -1;
+    switch (stat) {
+    case NN_STAT_ESTABLISHED_CONNECTIONS: v = s->stats[FM_STAT_ESTABLISHED]; break;
+    case NN_STAT_ACCEPTED_CONNECTIONS: v = s->stats[FM_STAT_ACCEPTED]; break;
+    case NN_STAT_DROPPED_CONNECTIONS: v = s->stats[FM_STAT_DROPPED]; break;
+    case NN_STAT_BROKEN_CONNECTIONS: v = s->stats[FM_STAT_BROKEN]; break;
+    case NN_STAT_CONNECT_ERRORS: v = s->stats[FM_STAT_CONNECT_ERRORS]; break;
+    case NN_STAT_BIND_ERRORS: v = s->stats[FM_STAT_BIND_ERRORS]; break;
+    case NN_STAT_ACCEPT_ERRORS: v = s->stats[FM_STAT_ACCEPT_ERRORS]; break;
+    case NN_STAT_CURRENT_CONNECTIONS: v = s->stats[FM_STAT_CURRENT_CONNECTIONS]; break;
+    case NN_STAT_INPROGRESS_CONNECTIONS: v = s->stats[FM_STAT_INPROGRESS]; break;
+    case NN_STAT_CURRENT_EP_ERRORS: v = s->stats[FM_STAT_CURRENT_EP_ERRORS]; break;
+    case NN_STAT_MESSAGES_SENT: v = s->stats[FM_STAT_MSGS_SENT]; break;
+    case NN_STAT_MESSAGES_RECEIVED: v = s->stats[FM_STAT_MSGS_RECV]; break;
+    case NN_STAT_BYTES_SENT: v = s->stats[FM_STAT_BYTES_SENT]; break;
+    case NN_STAT_BYTES_RECEIVED: v = s->stats[FM_STAT_BYTES_RECV]; break;
+    case NN_STAT_CURRENT_SND_PRIORITY: v = s->opt.sndprio; break;
+    default: break;
+    }
+    sock_release(s);
+    if (v < 0) {
+        errno = EINVAL;
+        return (uint64_t) -1;
+    }
+    return (uint64_t) v;
+}
+
+void fm_ep_report_error(struct fm_ep *ep, int err)
+{
+    static int print = -1;
+    if (print < 0) {
+        const char *e = getenv("NN_PRINT_ERRORS");
+        print = e && *e;
+    }
+    fm_stat_add(ep->sock, FM_STAT_CURRENT_EP_ERRORS, 0);
+    if (print)
+        fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s\n", ep->sock->name, ep->addr,
+                nn_strerror(err));
+}

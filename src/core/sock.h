@@ -1,0 +1,58 @@
+/* sock.h: the socket object, private to the core (protocols and transports
+   see sockets only through core.h). */
+#ifndef FM_SOCK_H
+#define FM_SOCK_H
+
+#include "core.h"
+
+#define FM_MAX_TRANSPORTS 8
+#define FM_NAME_MAX 64
+
+struct fm_sockopts {
+    int linger, sndbuf, rcvbuf, sndtimeo, rcvtimeo;
+    int reconnect_ivl, reconnect_ivl_max;
+    int sndprio, rcvprio, ipv4only, rcvmaxsize, maxttl;
+};
+
+struct fm_sock {
+    pthread_mutex_t lock;
+    int id;
+    int domain;
+    const struct fm_proto *proto;
+    void *pstate;
+
+    /* Readiness mirrored into eventfds (SNDFD/RCVFD); blocked calls poll
+       them too. -1 where the socket type cannot send / receive. */
+    int sndfd, rcvfd;
+    bool snd_signalled, rcv_signalled;
+
+    /* API calls in progress; nn_close waits for them to leave. */
+    atomic_int users;
+    pthread_mutex_t users_lock;
+    pthread_cond_t users_gone;
+    atomic_bool closing;
+
+    struct fm_sockopts opt;
+    char name[FM_NAME_MAX];
+    int tpopts[FM_MAX_TRANSPORTS][FM_MAX_TRANSPORT_OPTS + 1];
+
+    struct fm_list pipes;
+    struct fm_list eps;
+    int next_ep_id;
+
+    struct fm_list fq[16]; /* pipes with inbound messages, by rcvprio */
+    int fq_count;
+
+    atomic_int_least64_t stats[FM_STAT_COUNT];
+};
+
+/* Lock / unlock a socket; unlock refreshes SNDFD/RCVFD from the protocol's
+   events and then runs the cross-socket work deferred meanwhile. */
+void fm_sock_lock(struct fm_sock *s);
+void fm_sock_unlock(struct fm_sock *s);
+void fm_sock_refresh(struct fm_sock *s);
+
+/* Pipes (pipe.c) for the socket code. */
+void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p);
+
+#endif

@@ -1,0 +1,49 @@
+/* util.c: the monotonic clock, a random source and big-endian helpers. */
+#include "core.h"
+
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+
+uint64_t fm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+uint32_t fm_random_u32(void)
+{
+    uint32_t v;
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t) sizeof(v))
+        return v;
+    /* No entropy yet (early boot): a clock-seeded value is good enough for
+       request ids, which only need to differ between runs. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint32_t) ts.tv_nsec ^ (uint32_t) ts.tv_sec * 2654435761u;
+}
+
+uint32_t fm_get_u32(const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+void fm_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) (v >> 24);
+    p[1] = (uint8_t) (v >> 16);
+    p[2] = (uint8_t) (v >> 8);
+    p[3] = (uint8_t) v;
+}
+
+uint64_t fm_get_u64(const uint8_t *p)
+{
+    return (uint64_t) fm_get_u32(p) << 32 | fm_get_u32(p + 4);
+}
+
+void fm_put_u64(uint8_t *p, uint64_t v)
+{
+    fm_put_u32(p, (uint32_t) (v >> 32));
+    fm_put_u32(p + 4, (uint32_t) v);
+}
