@@ -1,0 +1,73 @@
+/* testutil.h: the few helpers every test program shares: checks that report
+   file and line, a monotonic clock, and waiting for a condition with a
+   generous deadline instead of sleeping. */
+#ifndef FM_TESTUTIL_H
+#define FM_TESTUTIL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nanomsg/nn.h>
+
+static int tu_failures;
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (errno %d: %s)\n", __FILE__,     \
+                    __LINE__, #cond, errno, nn_strerror(errno));                      \
+            tu_failures++;                                                            \
+        }                                                                             \
+    } while (0)
+
+/* A call that must fail with a given errno. */
+#define CHECK_ERR(call, err)                                                          \
+    do {                                                                              \
+        errno = 0;                                                                    \
+        long tu_rc_ = (long) (call);                                                  \
+        if (tu_rc_ != -1 || errno != (err)) {                                         \
+            fprintf(stderr, "%s:%d: %s: expected -1/%s, got %ld/%s\n", __FILE__,      \
+                    __LINE__, #call, #err, tu_rc_, nn_strerror(errno));               \
+            tu_failures++;                                                            \
+        }                                                                             \
+    } while (0)
+
+static inline double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Yield the CPU briefly while polling a condition; not a synchronisation. */
+static inline void tu_pause(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Evaluate cond until it holds or seconds pass; true when it held. */
+#define WAIT_FOR(cond, seconds)                                                       \
+    ({                                                                                \
+        double tu_end_ = tu_now() + (seconds);                                        \
+        int tu_ok_ = 0;                                                               \
+        while (!(tu_ok_ = !!(cond)) && tu_now() < tu_end_)                            \
+            tu_pause();                                                               \
+        tu_ok_;                                                                       \
+    })
+
+#define TEST_DONE()                                                                   \
+    do {                                                                              \
+        if (tu_failures) {                                                            \
+            fprintf(stderr, "%d check(s) failed\n", tu_failures);                     \
+            return 1;                                                                 \
+        }                                                                             \
+        printf("ok\n");                                                               \
+        return 0;                                                                     \
+    } while (0)
+
+#endif
