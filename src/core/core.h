@@ -238,6 +238,14 @@ void fm_pipe_writable(struct fm_pipe *p);
 void fm_pipe_ref(struct fm_pipe *p);
 void fm_pipe_unref(struct fm_pipe *p);
 
+/* Lock a socket from outside a protocol callback (timer callbacks).
+   Unlocking refreshes SNDFD/RCVFD from the protocol's events and runs the
+   deferred cross-socket work. fm_sock_closing is true once nn_close or
+   nn_term began: a timer callback then does nothing and re-arms nothing. */
+void fm_sock_lock(struct fm_sock *s);
+void fm_sock_unlock(struct fm_sock *s);
+bool fm_sock_closing(struct fm_sock *s);
+
 /* Protocol side (socket lock held). */
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg);
 int fm_sock_opt_int(struct fm_sock *s, int option); /* NN_SOL_SOCKET value */
@@ -284,6 +292,8 @@ struct fm_proto {
     unsigned flags;
     size_t state_size;
     int (*init)(void *st, struct fm_sock *s, bool raw);
+    /* Called without the socket lock once no pipe, caller or endpoint is
+       left: cancel timers with fm_timer_cancel_sync and free what init made. */
     void (*term)(void *st);
     int (*pipe_add)(void *st, struct fm_pipe *p);
     void (*pipe_rm)(void *st, struct fm_pipe *p);

@@ -167,11 +167,16 @@ void fm_timer_cancel(struct fm_timer *t)
 void fm_timer_cancel_sync(struct fm_timer *t)
 {
     pthread_mutex_lock(&loop.lock);
-    if (t->heap_index)
-        heap_remove(t);
-    if (!on_loop_thread())
+    /* A callback running now may re-arm its timer: repeat until it is
+       neither scheduled nor running. */
+    do {
+        if (t->heap_index)
+            heap_remove(t);
+        if (on_loop_thread())
+            break;
         while (loop.current == t)
             pthread_cond_wait(&loop.idle, &loop.lock);
+    } while (t->heap_index);
     pthread_mutex_unlock(&loop.lock);
 }
 

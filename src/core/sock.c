@@ -123,6 +123,7 @@ int fm_sock_opt_int(struct fm_sock *s, int option)
     }
 }
 
+bool fm_sock_closing(struct fm_sock *s) { return atomic_load(&s->closing); }
 bool fm_sock_is_raw(struct fm_sock *s) { return s->domain == AF_SP_RAW; }
 int fm_sock_type(struct fm_sock *s) { return s->proto->type; }
 
@@ -257,9 +258,9 @@ static void sock_destroy(struct fm_sock *s)
     for (int i = 0; i < 16; i++)
         while (!fm_list_empty(&s->fq[i]))
             fm_fq_remove(s, FM_CONTAINER(s->fq[i].next, struct fm_pipe, fq_node));
-    s->proto->term(s->pstate);
     pthread_mutex_unlock(&s->lock);
     fm_run_deferred();
+    s->proto->term(s->pstate);
 
     pthread_mutex_lock(&g.lock);
     g.table[s->id] = NULL;

@@ -48,8 +48,6 @@ struct fm_sock {
 
 /* Lock / unlock a socket; unlock refreshes SNDFD/RCVFD from the protocol's
    events and then runs the cross-socket work deferred meanwhile. */
-void fm_sock_lock(struct fm_sock *s);
-void fm_sock_unlock(struct fm_sock *s);
 void fm_sock_refresh(struct fm_sock *s);
 
 /* Pipes (pipe.c) for the socket code. */
