@@ -27,7 +27,7 @@ static struct {
     pthread_t thread;
     int epfd;
     int wakefd;
-    bool started;
+    atomic_bool started;
     bool stopping;
     struct fm_timer **heap; /* 1-based */
     size_t heap_len, heap_cap;
@@ -60,14 +60,14 @@ static void loop_start(void)
     if (pthread_create(&loop.thread, NULL, loop_main, NULL) != 0)
         abort();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    loop.started = true;
+    atomic_store(&loop.started, true);
 }
 
 static void ensure_started(void) { pthread_once(&loop.once, loop_start); }
 
 static bool on_loop_thread(void)
 {
-    return loop.started && pthread_equal(pthread_self(), loop.thread);
+    return atomic_load(&loop.started) && pthread_equal(pthread_self(), loop.thread);
 }
 
 static void wake(void)
@@ -253,7 +253,7 @@ void fm_loop_post(void (*fn)(void *), void *arg)
 
 void fm_loop_shutdown(void)
 {
-    if (!loop.started)
+    if (!atomic_load(&loop.started))
         return;
     pthread_mutex_lock(&loop.lock);
     loop.stopping = true;

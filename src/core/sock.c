@@ -51,26 +51,41 @@ const struct fm_proto *fm_proto_find(int type)
 /* ------------------------------------------------------ lock & readiness */
 void fm_sock_lock(struct fm_sock *s) { pthread_mutex_lock(&s->lock); }
 
-static void set_signalled(int fd, bool *state, bool want)
+static void sync_fd(struct fm_readiness *r)
 {
-    if (fd < 0 || *state == want)
+    bool want = atomic_load_explicit(&r->ready, memory_order_relaxed);
+    if (r->fd < 0 || r->signalled == want)
         return;
     uint64_t v = 1;
     if (want) {
-        if (write(fd, &v, sizeof(v)) != (ssize_t) sizeof(v))
+        if (write(r->fd, &v, sizeof(v)) != (ssize_t) sizeof(v))
             return; /* counter saturated: it is readable anyway */
-    } else if (read(fd, &v, sizeof(v)) != (ssize_t) sizeof(v)) {
+    } else if (read(r->fd, &v, sizeof(v)) != (ssize_t) sizeof(v)) {
         return;
     }
-    *state = want;
+    r->signalled = want;
+}
+
+static void set_ready(struct fm_readiness *r, bool want)
+{
+    atomic_store_explicit(&r->ready, want, memory_order_release);
+    if (r->watchers || r->exposed)
+        sync_fd(r);
 }
 
 void fm_sock_refresh(struct fm_sock *s)
 {
     unsigned ev = atomic_load(&s->closing) ? (FM_CAN_SEND | FM_CAN_RECV)
                                             : s->proto->events(s->pstate);
-    set_signalled(s->sndfd, &s->snd_signalled, ev & FM_CAN_SEND);
-    set_signalled(s->rcvfd, &s->rcv_signalled, ev & FM_CAN_RECV);
+    set_ready(&s->snd, ev & FM_CAN_SEND);
+    set_ready(&s->rcv, ev & FM_CAN_RECV);
+}
+
+/* The application takes the descriptor: from now on it is kept exact. */
+static void expose(struct fm_readiness *r)
+{
+    r->exposed = true;
+    sync_fd(r);
 }
 
 void fm_sock_unlock(struct fm_sock *s)
@@ -150,7 +165,7 @@ int nn_socket(int domain, int protocol)
     s->proto = proto;
     s->pstate = st;
     s->opt = default_opts;
-    s->sndfd = s->rcvfd = -1;
+    s->snd.fd = s->rcv.fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->users_lock, NULL);
     pthread_cond_init(&s->users_gone, NULL);
@@ -164,10 +179,10 @@ int nn_socket(int domain, int protocol)
 
     int err = 0;
     if (!(proto->flags & FM_PROTO_NOSEND) &&
-        (s->sndfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+        (s->snd.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         err = errno == ENFILE ? ENFILE : EMFILE;
     if (!err && !(proto->flags & FM_PROTO_NORECV) &&
-        (s->rcvfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+        (s->rcv.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         err = errno == ENFILE ? ENFILE : EMFILE;
 
     pthread_mutex_lock(&g.lock);
@@ -192,10 +207,10 @@ int nn_socket(int domain, int protocol)
     }
     pthread_mutex_unlock(&g.lock);
     if (err) {
-        if (s->sndfd >= 0)
-            close(s->sndfd);
-        if (s->rcvfd >= 0)
-            close(s->rcvfd);
+        if (s->snd.fd >= 0)
+            close(s->snd.fd);
+        if (s->rcv.fd >= 0)
+            close(s->rcv.fd);
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->users_lock);
         pthread_cond_destroy(&s->users_gone);
@@ -266,10 +281,10 @@ static void sock_destroy(struct fm_sock *s)
     g.table[s->id] = NULL;
     pthread_mutex_unlock(&g.lock);
 
-    if (s->sndfd >= 0)
-        close(s->sndfd);
-    if (s->rcvfd >= 0)
-        close(s->rcvfd);
+    if (s->snd.fd >= 0)
+        close(s->snd.fd);
+    if (s->rcv.fd >= 0)
+        close(s->rcv.fd);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->users_lock);
     pthread_cond_destroy(&s->users_gone);
@@ -443,14 +458,16 @@ static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size
     case NN_DOMAIN: v = s->domain; break;
     case NN_PROTOCOL: v = s->proto->type; break;
     case NN_SNDFD:
-        if (s->sndfd < 0)
+        if (s->snd.fd < 0)
             return -ENOPROTOOPT;
-        v = s->sndfd;
+        expose(&s->snd);
+        v = s->snd.fd;
         break;
     case NN_RCVFD:
-        if (s->rcvfd < 0)
+        if (s->rcv.fd < 0)
             return -ENOPROTOOPT;
-        v = s->rcvfd;
+        expose(&s->rcv);
+        v = s->rcv.fd;
         break;
     case NN_SOCKET_NAME: return put_opt(val, len, s->name, strlen(s->name));
     default:
@@ -601,6 +618,47 @@ static int wait_readable(int fd, uint64_t deadline)
     return rc == 0 ? -ETIMEDOUT : 0;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* How long a blocked caller watches the readiness flag before it sleeps: a
+   peer thread of the same process usually answers within this, and a
+   wake-up through the kernel costs more than the spin. */
+#define SPIN_NS 20000
+
+/* Wait for one direction of s to become ready, or the deadline (0: none).
+   Returns 0 (look again), -ETIMEDOUT or -EINTR. */
+static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadline)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&r->ready, memory_order_acquire))
+            return 0;
+        cpu_relax();
+        if ((i & 63) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > SPIN_NS)
+                break;
+        }
+    }
+    fm_sock_lock(s);
+    r->watchers++;
+    sync_fd(r);
+    pthread_mutex_unlock(&s->lock);
+    int rc = wait_readable(r->fd, deadline);
+    fm_sock_lock(s);
+    r->watchers--;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static uint64_t deadline_after(int timeo)
 {
     return timeo < 0 ? 0 : fm_now_ms() + (uint64_t) timeo + (timeo == 0);
@@ -625,7 +683,7 @@ static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags)
             return rc;
         if (flags & NN_DONTWAIT)
             return -EAGAIN;
-        rc = wait_readable(s->sndfd, deadline);
+        rc = sock_wait(s, &s->snd, deadline);
         if (rc == -ETIMEDOUT && deadline && fm_now_ms() >= deadline)
             return -ETIMEDOUT;
         if (rc == -EINTR)
@@ -657,7 +715,7 @@ static int sock_recv(struct fm_sock *s, struct fm_msg *msg, int flags)
             return rc;
         if (flags & NN_DONTWAIT)
             return -EAGAIN;
-        rc = wait_readable(s->rcvfd, wake);
+        rc = sock_wait(s, &s->rcv, wake);
         if (rc == -ETIMEDOUT && deadline && fm_now_ms() >= deadline)
             return -ETIMEDOUT;
         if (rc == -EINTR)
@@ -945,10 +1003,16 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
             err = EBADF;
             break;
         }
-        if (fds[i].events & NN_POLLOUT)
-            pfd[2 * i].fd = s->sndfd;
-        if (fds[i].events & NN_POLLIN)
-            pfd[2 * i + 1].fd = s->rcvfd;
+        fm_sock_lock(s);
+        if ((fds[i].events & NN_POLLOUT) && s->snd.fd >= 0) {
+            expose(&s->snd);
+            pfd[2 * i].fd = s->snd.fd;
+        }
+        if ((fds[i].events & NN_POLLIN) && s->rcv.fd >= 0) {
+            expose(&s->rcv);
+            pfd[2 * i + 1].fd = s->rcv.fd;
+        }
+        fm_sock_unlock(s);
         sock_release(s);
     }
     int rc = err ? -1 : poll(pfd, (nfds_t) nfds * 2, timeout);

@@ -14,6 +14,18 @@ struct fm_sockopts {
     int sndprio, rcvprio, ipv4only, rcvmaxsize, maxttl;
 };
 
+/* One direction's readiness. The protocol's word is kept in `ready`; the
+   eventfd is brought in line with it only while somebody can be looking at
+   it (a caller blocked in poll(), or an application that asked for the
+   descriptor), so a busy socket nobody waits on makes no eventfd calls. */
+struct fm_readiness {
+    int fd;            /* -1 where the socket type lacks this direction */
+    bool signalled;    /* the eventfd's state */
+    atomic_bool ready; /* read without the lock by briefly spinning waiters */
+    int watchers;      /* callers blocked in poll() on fd */
+    bool exposed;      /* NN_SNDFD/NN_RCVFD was handed out, or nn_poll used */
+};
+
 struct fm_sock {
     pthread_mutex_t lock;
     int id;
@@ -21,10 +33,8 @@ struct fm_sock {
     const struct fm_proto *proto;
     void *pstate;
 
-    /* Readiness mirrored into eventfds (SNDFD/RCVFD); blocked calls poll
-       them too. -1 where the socket type cannot send / receive. */
-    int sndfd, rcvfd;
-    bool snd_signalled, rcv_signalled;
+    /* Send and receive readiness, mirrored into the SNDFD/RCVFD eventfds. */
+    struct fm_readiness snd, rcv;
 
     /* API calls in progress; nn_close waits for them to leave. */
     atomic_int users;
