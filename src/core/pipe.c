@@ -240,15 +240,25 @@ static _Thread_local struct {
     bool running;
 } defer;
 
+/* The list's buffer outlives each call; a key destructor frees it when an
+   application thread that used the library exits. */
+static pthread_key_t defer_key;
+static pthread_once_t defer_key_once = PTHREAD_ONCE_INIT;
+
+static void defer_free(void *items) { free(items); }
+static void defer_key_create(void) { pthread_key_create(&defer_key, defer_free); }
+
 static void defer_push(struct fm_pipe *p, enum defer_kind kind)
 {
     if (defer.len == defer.cap) {
+        pthread_once(&defer_key_once, defer_key_create);
         size_t cap = defer.cap ? defer.cap * 2 : 16;
         struct deferred *items = realloc(defer.items, cap * sizeof(*items));
         if (!items)
             abort(); /* a lost wake-up would hang a peer forever */
         defer.items = items;
         defer.cap = cap;
+        pthread_setspecific(defer_key, items);
     }
     fm_pipe_ref(p);
     defer.items[defer.len++] = (struct deferred){p, kind};
