@@ -11,7 +11,20 @@
 #include <string.h>
 #include <time.h>
 
+#include <dlfcn.h>
 #include <nanomsg/nn.h>
+
+/* A test must exercise femtomsg, never the system's stock library that the
+   loader would fall back to if ours were missing: refuse to run otherwise. */
+__attribute__((constructor)) static void tu_check_library(void)
+{
+    Dl_info info;
+    if (dladdr((void *) nn_socket, &info) && info.dli_fname &&
+        strncmp(info.dli_fname, "/usr/lib", 8) == 0) {
+        fprintf(stderr, "test runs the stock library %s, not femtomsg\n", info.dli_fname);
+        exit(1);
+    }
+}
 
 static int tu_failures;
 

@@ -309,6 +309,9 @@ struct fm_proto {
     uint64_t (*recv_deadline)(void *st);
     int (*setopt)(void *st, int option, const void *val, size_t len);
     int (*getopt)(void *st, int option, void *val, size_t *len);
+    /* NN_STAT_CURRENT_SND_PRIORITY: the best priority among the pipes it
+       can send to now (fm_lb_best_prio), 0 when none. Optional. */
+    int (*send_priority)(void *st);
 };
 
 /* ------------------------------------------------------------ transports */
@@ -328,6 +331,7 @@ struct fm_ep {
     int ipv4only;
     int linger;
     int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
+    atomic_int last_error; /* 0 while healthy */
 };
 
 struct fm_transport {
@@ -372,8 +376,11 @@ enum fm_stat {
     FM_STAT_COUNT
 };
 void fm_stat_add(struct fm_sock *s, enum fm_stat which, int64_t delta);
-/* Report an endpoint error once on stderr when NN_PRINT_ERRORS is set. */
+/* An endpoint failed (connect refused, bind failed, ...): it counts in
+   NN_STAT_CURRENT_EP_ERRORS until fm_ep_clear_error, and a new error is
+   printed once on stderr when NN_PRINT_ERRORS is set. Any thread. */
 void fm_ep_report_error(struct fm_ep *ep, int err);
+void fm_ep_clear_error(struct fm_ep *ep);
 
 /* Look up the protocol description of a socket type (peer checks). */
 const struct fm_proto *fm_proto_find(int type);

@@ -19,7 +19,8 @@ struct fm_chunk {
     uint8_t *data;
 };
 
-#define FM_CHUNK_HEAD (sizeof(struct fm_chunk) + sizeof(void *))
+/* Rounded so that buffers keep malloc's 16-byte alignment, as stock's do. */
+#define FM_CHUNK_HEAD ((sizeof(struct fm_chunk) + sizeof(void *) + 15) & ~(size_t) 15)
 
 static void chunk_set_backptr(struct fm_chunk *c)
 {

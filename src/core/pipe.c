@@ -102,7 +102,10 @@ int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg)
         return 0;
     }
     int rc = 0;
-    if (p->inq.bytes >= p->inq_limit) {
+    /* The deliverer stops once the queued bytes reach the limit, but, as
+       the stock library does, never before two messages are queued: one
+       larger than the buffer must not block the sender. */
+    if (p->inq.bytes >= p->inq_limit && p->inq.count >= 2) {
         p->inq_full = true;
         rc = FM_PIPE_FULL;
     }
@@ -146,7 +149,7 @@ int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
             bool got = fm_msgq_pop(&p->inq, out);
             bool now_empty = p->inq.count == 0;
             bool unblock = false;
-            if (got && p->inq_full && p->inq.bytes < p->inq_limit) {
+            if (got && p->inq_full && (p->inq.bytes < p->inq_limit || p->inq.count < 2)) {
                 p->inq_full = false;
                 unblock = true;
             }

@@ -16,6 +16,7 @@
 static struct {
     pthread_mutex_t lock;
     struct fm_sock *table[FM_MAX_SOCKETS];
+    bool initialized; /* a socket was ever created */
     bool terminated;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -112,11 +113,13 @@ static struct fm_sock *sock_acquire(int id)
 
 static void sock_release(struct fm_sock *s)
 {
-    if (atomic_fetch_sub(&s->users, 1) == 1 && atomic_load(&s->closing)) {
-        pthread_mutex_lock(&s->users_lock);
+    /* Decrement under the lock the closer waits with: once the count can be
+       seen at zero the socket may be freed, so nothing may touch it after
+       the unlock. */
+    pthread_mutex_lock(&s->users_lock);
+    if (atomic_fetch_sub(&s->users, 1) == 1 && atomic_load(&s->closing))
         pthread_cond_broadcast(&s->users_gone);
-        pthread_mutex_unlock(&s->users_lock);
-    }
+    pthread_mutex_unlock(&s->users_lock);
 }
 
 int fm_sock_opt_int(struct fm_sock *s, int option)
@@ -202,8 +205,10 @@ int nn_socket(int domain, int protocol)
         int rc = proto->init(st, s, domain == AF_SP_RAW);
         if (rc)
             err = -rc;
-        else
+        else {
             g.table[id] = s;
+            g.initialized = true;
+        }
     }
     pthread_mutex_unlock(&g.lock);
     if (err) {
@@ -313,7 +318,9 @@ void nn_term(void)
     struct fm_sock *closing[FM_MAX_SOCKETS];
     int n = 0;
     pthread_mutex_lock(&g.lock);
-    g.terminated = true;
+    /* As stock: before the first socket the library is not running yet,
+       and there is nothing to terminate. */
+    g.terminated = g.initialized;
     for (int i = 0; i < FM_MAX_SOCKETS; i++) {
         struct fm_sock *s = g.table[i];
         if (s && !atomic_load(&s->closing)) {
@@ -356,6 +363,8 @@ static const struct fm_transport *transport_by_level(int level, int *index)
 static int sock_setopt(struct fm_sock *s, int level, int option, const void *val,
                        size_t len)
 {
+    if (!val && len)
+        return -EFAULT;
     if (level == s->proto->type) {
         if (!s->proto->setopt)
             return -ENOPROTOOPT;
@@ -503,8 +512,8 @@ static int add_endpoint(int id, const char *addr, bool bind)
     const struct fm_transport *tp = NULL;
     const char *sep = addr ? strstr(addr, "://") : NULL;
     if (!addr)
-        err = EFAULT;
-    else if (strlen(addr) > NN_SOCKADDR_MAX)
+        err = EINVAL;
+    else if (strlen(addr) >= NN_SOCKADDR_MAX)
         err = ENAMETOOLONG;
     else if (!sep)
         err = EINVAL;
@@ -561,8 +570,6 @@ static int add_endpoint(int id, const char *addr, bool bind)
         if (listed)
             ep_free(ep);
         /* else nn_close took it and will close and free it */
-        if (bind)
-            fm_stat_add(s, FM_STAT_BIND_ERRORS, 1);
         sock_release(s);
         return fail(-rc);
     }
@@ -770,7 +777,7 @@ int nn_recv(int id, void *buf, size_t len, int flags)
     struct fm_sock *s = sock_acquire(id);
     if (!s)
         return fail(EBADF);
-    if (!buf) {
+    if (!buf && len) {
         sock_release(s);
         return fail(EFAULT);
     }
@@ -786,7 +793,7 @@ int nn_recv(int id, void *buf, size_t len, int flags)
                 rc = -ENOMEM;
             else
                 *(void **) buf = p;
-        } else {
+        } else if (len) {
             memcpy(buf, fm_msg_body(&msg), size < len ? size : len);
         }
     }
@@ -1057,7 +1064,11 @@ uint64_t nn_get_statistic(int id, int stat)
     case NN_STAT_MESSAGES_RECEIVED: v = s->stats[FM_STAT_MSGS_RECV]; break;
     case NN_STAT_BYTES_SENT: v = s->stats[FM_STAT_BYTES_SENT]; break;
     case NN_STAT_BYTES_RECEIVED: v = s->stats[FM_STAT_BYTES_RECV]; break;
-    case NN_STAT_CURRENT_SND_PRIORITY: v = s->opt.sndprio; break;
+    case NN_STAT_CURRENT_SND_PRIORITY:
+        fm_sock_lock(s);
+        v = s->proto->send_priority ? s->proto->send_priority(s->pstate) : 0;
+        fm_sock_unlock(s);
+        break;
     default: break;
     }
     sock_release(s);
@@ -1070,13 +1081,23 @@ uint64_t nn_get_statistic(int id, int stat)
 
 void fm_ep_report_error(struct fm_ep *ep, int err)
 {
-    static int print = -1;
-    if (print < 0) {
+    static atomic_int print = -1;
+    if (atomic_load(&print) < 0) {
         const char *e = getenv("NN_PRINT_ERRORS");
-        print = e && *e;
+        atomic_store(&print, e && *e);
     }
-    fm_stat_add(ep->sock, FM_STAT_CURRENT_EP_ERRORS, 0);
-    if (print)
-        fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s\n", ep->sock->name, ep->addr,
-                nn_strerror(err));
+    int old = atomic_exchange(&ep->last_error, err);
+    if (old == 0)
+        fm_stat_add(ep->sock, FM_STAT_CURRENT_EP_ERRORS, 1);
+    if (old != err && atomic_load(&print)) {
+        const char *sep = strstr(ep->addr, "://");
+        fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s\n", ep->sock->name,
+                sep ? sep + 3 : ep->addr, nn_strerror(err));
+    }
+}
+
+void fm_ep_clear_error(struct fm_ep *ep)
+{
+    if (atomic_exchange(&ep->last_error, 0) != 0)
+        fm_stat_add(ep->sock, FM_STAT_CURRENT_EP_ERRORS, -1);
 }

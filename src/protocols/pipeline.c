@@ -73,6 +73,8 @@ static unsigned push_events(void *st)
     return fm_lb_can_send(&p->out) ? FM_CAN_SEND : 0;
 }
 
+static int push_send_priority(void *st) { return fm_lb_best_prio(&((struct push *) st)->out); }
+
 const struct fm_proto fm_push = {
     .type = NN_PUSH,
     .peer = NN_PULL,
@@ -86,6 +88,7 @@ const struct fm_proto fm_push = {
     .pipe_writable = push_pipe_writable,
     .send = push_send,
     .events = push_events,
+    .send_priority = push_send_priority,
 };
 
 /* ----------------------------------------------------------------- PULL */

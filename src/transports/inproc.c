@@ -24,6 +24,7 @@ struct inproc_conn {
     struct fm_pipe *pipe[2];    /* [0] connecting side, [1] binding side */
     struct inproc_ep *ep[2];
     struct fm_list ep_node[2];
+    bool counted; /* in the connection statistics (set once, before use) */
 };
 
 /* Registry of names; also guards every inproc_ep's conns list. Taken before
@@ -88,8 +89,11 @@ static void conn_break(struct inproc_conn *c)
         c->pipe[i]->inq_closed = true;
         pthread_mutex_unlock(&c->pipe[i]->inq_lock);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        if (c->counted)
+            fm_stat_add(c->pipe[i]->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
         fm_pipe_unref(c->pipe[i]);
+    }
 }
 
 static void inproc_close(struct fm_pipe *p) { conn_break(p->tdata); }
@@ -131,7 +135,14 @@ static void connect_pair(struct inproc_ep *cep, struct inproc_ep *bep, int ctype
         pthread_mutex_unlock(&registry_lock);
         conn_break(c);
         pthread_mutex_lock(&registry_lock);
+        return;
     }
+    /* As stock counts inproc: established on the connecting side, current
+       on both. */
+    c->counted = true;
+    fm_stat_add(cep->ep->sock, FM_STAT_ESTABLISHED, 1);
+    fm_stat_add(cep->ep->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
+    fm_stat_add(bep->ep->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
 }
 
 static int sock_type(struct fm_ep *ep) { return fm_sock_type(ep->sock); }
