@@ -206,6 +206,7 @@ struct fm_pipe {
     struct fm_list fq_node;    /* sock->fq[prio] while it has messages */
     struct fm_list lb_node;    /* a protocol's fm_lb */
     bool attached;             /* protocol knows it */
+    bool offered;              /* attached once: its queued messages count */
     bool in_fq;
     bool lb_writable;
 

@@ -53,6 +53,8 @@ static bool peer_ok(const struct fm_proto *mine, int peer_type)
     return mine->peer == peer_type;
 }
 
+static void fq_add(struct fm_sock *s, struct fm_pipe *p);
+
 int fm_pipe_attach(struct fm_pipe *p, int peer_protocol)
 {
     struct fm_sock *s = p->sock;
@@ -64,8 +66,16 @@ int fm_pipe_attach(struct fm_pipe *p, int peer_protocol)
         rc = s->proto->pipe_add(s->pstate, p);
         if (rc == 0) {
             p->attached = true;
+            p->offered = true;
             fm_pipe_ref(p); /* the socket's */
             fm_list_insert_tail(&s->pipes, &p->sock_node);
+            /* The peer may have sent before this side was attached (inproc
+               attaches the two ends one after the other). */
+            pthread_mutex_lock(&p->inq_lock);
+            bool queued = p->inq.count > 0;
+            pthread_mutex_unlock(&p->inq_lock);
+            if (queued)
+                fq_add(s, p);
         }
     }
     fm_sock_unlock(s);
@@ -278,7 +288,7 @@ static void notify_readable(struct fm_pipe *p)
     pthread_mutex_lock(&p->inq_lock);
     bool has = p->inq.count > 0;
     pthread_mutex_unlock(&p->inq_lock);
-    if (has && !atomic_load(&s->closing))
+    if (has && p->offered && !atomic_load(&s->closing))
         fq_add(s, p);
     fm_sock_unlock(s);
 }
