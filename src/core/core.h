@@ -98,6 +98,10 @@ void fm_msg_hdr_clear(struct fm_msg *m);
 /* Move the first n body bytes to the end of the header (after reading a
    wire payload, a protocol lifts its header words out of the body). */
 int fm_msg_body_to_hdr(struct fm_msg *m, size_t n);
+/* Put the header back in front of the body (one copy of both), as a stream
+   transport would carry it; used where a header a protocol does not
+   interpret travels as payload. Leaves m untouched on failure. */
+int fm_msg_hdr_to_body(struct fm_msg *m);
 /* Drop the first n bytes of the body without copying. */
 void fm_msg_body_trim(struct fm_msg *m, size_t n);
 /* Give the body to the user as an nn_allocmsg buffer (copies only when the

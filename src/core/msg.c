@@ -249,6 +249,23 @@ int fm_msg_body_to_hdr(struct fm_msg *m, size_t n)
     return 0;
 }
 
+int fm_msg_hdr_to_body(struct fm_msg *m)
+{
+    size_t hl = m->hdr_len, size = fm_msg_size(m);
+    if (hl == 0)
+        return 0;
+    struct fm_msg flat;
+    int rc = fm_msg_init(&flat, hl + size);
+    if (rc)
+        return rc;
+    memcpy(fm_msg_body(&flat), fm_msg_hdr(m), hl);
+    if (size)
+        memcpy(fm_msg_body(&flat) + hl, fm_msg_body(m), size);
+    fm_msg_term(m);
+    fm_msg_move(m, &flat);
+    return 0;
+}
+
 int fm_msg_unshare(struct fm_msg *m)
 {
     struct fm_chunk *c = m->body;

@@ -4,10 +4,15 @@
 #include "core.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 void *nn_allocmsg(size_t size, int type)
 {
+    if (size > SIZE_MAX / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
     if (type != 0) {
         errno = EINVAL;
         return NULL;
@@ -72,7 +77,7 @@ struct nn_cmsghdr *nn_cmsg_nxthdr_(const struct nn_msghdr *mhdr,
     if (off + sizeof(struct nn_cmsghdr) > len)
         return NULL;
     struct nn_cmsghdr *next = (struct nn_cmsghdr *) (void *) (data + off);
-    if (next->cmsg_len > len - off)
+    if (NN_CMSG_ALIGN_(next->cmsg_len) > len - off || NN_CMSG_ALIGN_(next->cmsg_len) < next->cmsg_len)
         return NULL;
     return next;
 }

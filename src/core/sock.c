@@ -17,6 +17,10 @@ static struct {
     pthread_mutex_t lock;
     struct fm_sock *table[FM_MAX_SOCKETS];
     bool initialized; /* a socket was ever created */
+    /* Free ids as a stack: the most recently freed id is handed out first,
+       as stock does; 0, 1, 2, ... at the start. */
+    int free_ids[FM_MAX_SOCKETS];
+    int nfree;
     bool terminated;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -190,22 +194,23 @@ int nn_socket(int domain, int protocol)
 
     pthread_mutex_lock(&g.lock);
     int id = -1;
+    if (!g.initialized && g.nfree == 0)
+        for (int i = FM_MAX_SOCKETS - 1; i >= 0; i--)
+            g.free_ids[g.nfree++] = i;
     if (g.terminated)
         err = ETERM;
-    for (int i = 0; !err && i < FM_MAX_SOCKETS; i++)
-        if (!g.table[i]) {
-            id = i;
-            break;
-        }
-    if (!err && id < 0)
+    else if (g.nfree == 0)
         err = EMFILE;
+    else
+        id = g.free_ids[--g.nfree];
     if (!err) {
         s->id = id;
         snprintf(s->name, sizeof(s->name), "%d", id);
         int rc = proto->init(st, s, domain == AF_SP_RAW);
-        if (rc)
+        if (rc) {
             err = -rc;
-        else {
+            g.free_ids[g.nfree++] = id;
+        } else {
             g.table[id] = s;
             g.initialized = true;
         }
@@ -236,6 +241,16 @@ static void ep_free(struct fm_ep *ep) { free(ep); }
 static void sock_destroy(struct fm_sock *s)
 {
     fm_sock_lock(s);
+    fm_sock_unlock(s); /* refresh signals both descriptors: waiters wake */
+
+    /* Callers still inside (a blocked nn_recv, an nn_bind half way) leave
+       first: none of them may see an endpoint or pipe freed under it. */
+    pthread_mutex_lock(&s->users_lock);
+    while (atomic_load(&s->users) > 0)
+        pthread_cond_wait(&s->users_gone, &s->users_lock);
+    pthread_mutex_unlock(&s->users_lock);
+
+    fm_sock_lock(s);
     struct fm_list eps;
     fm_list_init(&eps);
     while (!fm_list_empty(&s->eps)) {
@@ -243,19 +258,13 @@ static void sock_destroy(struct fm_sock *s)
         fm_list_remove(n);
         fm_list_insert_tail(&eps, n);
     }
-    fm_sock_unlock(s); /* refresh signals both descriptors: waiters wake */
-
+    fm_sock_unlock(s);
     while (!fm_list_empty(&eps)) {
         struct fm_ep *ep = FM_CONTAINER(eps.next, struct fm_ep, sock_node);
         fm_list_remove(&ep->sock_node);
         ep->tp->close(ep);
         ep_free(ep);
     }
-
-    pthread_mutex_lock(&s->users_lock);
-    while (atomic_load(&s->users) > 0)
-        pthread_cond_wait(&s->users_gone, &s->users_lock);
-    pthread_mutex_unlock(&s->users_lock);
 
     /* Pipes still attached belong to transports that outlived their
        endpoint's close; ask them to go. */
@@ -284,6 +293,7 @@ static void sock_destroy(struct fm_sock *s)
 
     pthread_mutex_lock(&g.lock);
     g.table[s->id] = NULL;
+    g.free_ids[g.nfree++] = s->id;
     pthread_mutex_unlock(&g.lock);
 
     if (s->snd.fd >= 0)
@@ -381,14 +391,16 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
         return -ENOPROTOOPT;
 
     if (option == NN_SOCKET_NAME) {
-        if (!val)
-            return -EFAULT;
         if (len >= FM_NAME_MAX)
             return -EINVAL;
-        memcpy(s->name, val, len);
-        s->name[len] = '\0';
+        memset(s->name, 0, sizeof(s->name));
+        if (len)
+            memcpy(s->name, val, strnlen(val, len)); /* a string: up to a NUL */
         return 0;
     }
+    /* As stock: the length is checked before the option is looked up. */
+    if (len != sizeof(int))
+        return -EINVAL;
     int v, *slot;
     switch (option) {
     case NN_LINGER: slot = &s->opt.linger; break;
@@ -478,7 +490,13 @@ static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size
         expose(&s->rcv);
         v = s->rcv.fd;
         break;
-    case NN_SOCKET_NAME: return put_opt(val, len, s->name, strlen(s->name));
+    case NN_SOCKET_NAME: {
+        /* As stock: the padded buffer is copied, the length says strlen. */
+        size_t n = strlen(s->name);
+        memcpy(val, s->name, *len < sizeof(s->name) ? *len : sizeof(s->name));
+        *len = n;
+        return 0;
+    }
     default:
         if (option < NN_LINGER || option > NN_MAXTTL)
             return -ENOPROTOOPT;
@@ -541,7 +559,6 @@ static int add_endpoint(int id, const char *addr, bool bind)
     fm_sock_lock(s);
     ep->sock = s;
     ep->tp = tp;
-    ep->id = s->next_ep_id++;
     ep->bound = bind;
     strcpy(ep->addr, addr);
     fm_list_init(&ep->sock_node);
@@ -573,7 +590,10 @@ static int add_endpoint(int id, const char *addr, bool bind)
         sock_release(s);
         return fail(-rc);
     }
-    int eid = ep->id;
+    /* Numbered only once it works: a failed bind uses no id, as stock. */
+    fm_sock_lock(s);
+    int eid = ep->id = s->next_ep_id++;
+    fm_sock_unlock(s);
     sock_release(s);
     return eid;
 }
@@ -1010,12 +1030,20 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
             err = EBADF;
             break;
         }
+        /* As stock: asking for a direction the socket type lacks is an
+           error, not a silent never. */
+        if (((fds[i].events & NN_POLLOUT) && s->snd.fd < 0) ||
+            ((fds[i].events & NN_POLLIN) && s->rcv.fd < 0)) {
+            sock_release(s);
+            err = ENOPROTOOPT;
+            break;
+        }
         fm_sock_lock(s);
-        if ((fds[i].events & NN_POLLOUT) && s->snd.fd >= 0) {
+        if (fds[i].events & NN_POLLOUT) {
             expose(&s->snd);
             pfd[2 * i].fd = s->snd.fd;
         }
-        if ((fds[i].events & NN_POLLIN) && s->rcv.fd >= 0) {
+        if (fds[i].events & NN_POLLIN) {
             expose(&s->rcv);
             pfd[2 * i + 1].fd = s->rcv.fd;
         }
@@ -1028,6 +1056,11 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
     int ready = 0;
     for (int i = 0; !err && i < nfds; i++) {
         fds[i].revents = 0;
+        /* A socket closed meanwhile (nn_close, nn_term) reports nothing. */
+        struct fm_sock *s = sock_acquire(fds[i].fd);
+        if (!s)
+            continue;
+        sock_release(s);
         if (pfd[2 * i].revents & (POLLIN | POLLNVAL))
             fds[i].revents |= NN_POLLOUT;
         if (pfd[2 * i + 1].revents & (POLLIN | POLLNVAL))

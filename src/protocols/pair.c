@@ -50,7 +50,9 @@ static int pair_send(void *st, struct fm_msg *msg)
     struct pair *p = st;
     if (!p->peer || !p->writable)
         return -EAGAIN;
-    fm_msg_hdr_clear(msg);
+    /* A header given to nn_sendmsg travels as payload, as with stock. */
+    if (fm_msg_hdr_to_body(msg) != 0)
+        return -ENOMEM;
     if (fm_pipe_send(p->peer, msg) != 0)
         p->writable = false;
     return 0;

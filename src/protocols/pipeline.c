@@ -50,20 +50,10 @@ static int push_send(void *st, struct fm_msg *msg)
        caller gave it (it may still be the user's nn_allocmsg buffer). */
     if (!fm_lb_can_send(&p->out))
         return -EAGAIN;
-    size_t hl = fm_msg_hdr_len(msg);
-    if (hl) {
-        /* A header from nn_sendmsg travels in front of the body, as the
-           stock library puts it on the wire; rare, so a copy is fine. */
-        size_t bl = fm_msg_size(msg);
-        struct fm_msg flat;
-        if (fm_msg_init(&flat, hl + bl) != 0)
-            return -ENOMEM;
-        memcpy(fm_msg_body(&flat), fm_msg_hdr(msg), hl);
-        if (bl)
-            memcpy(fm_msg_body(&flat) + hl, fm_msg_body(msg), bl);
-        fm_msg_term(msg);
-        fm_msg_move(msg, &flat);
-    }
+    /* A header from nn_sendmsg travels in front of the body, as the stock
+       library puts it on the wire; rare, so a copy is fine. */
+    if (fm_msg_hdr_to_body(msg) != 0)
+        return -ENOMEM;
     return fm_lb_send(&p->out, msg, NULL);
 }
 

@@ -11,27 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An SP header given to nn_sendmsg on PUB travels in front of the body, as
-   the stock library puts it on the wire. Merged here once so that every
-   transport (inproc too) delivers the same bytes. Leaves m untouched on
-   failure. */
-static int merge_header(struct fm_msg *m)
-{
-    size_t hl = fm_msg_hdr_len(m);
-    if (hl == 0)
-        return 0;
-    size_t bl = fm_msg_size(m);
-    struct fm_msg flat;
-    if (fm_msg_init(&flat, hl + bl) != 0)
-        return -ENOMEM;
-    memcpy(fm_msg_body(&flat), fm_msg_hdr(m), hl);
-    if (bl)
-        memcpy(fm_msg_body(&flat) + hl, fm_msg_body(m), bl);
-    fm_msg_term(m);
-    fm_msg_move(m, &flat);
-    return 0;
-}
-
 /* ------------------------------------------------------------------ PUB
    The writable peers are exactly the members of an fm_lb (it drops a pipe
    that reported full and takes it back on pipe_writable), so PUB walks all
@@ -74,7 +53,7 @@ static void pub_pipe_writable(void *st, struct fm_pipe *pipe)
 static int pub_send(void *st, struct fm_msg *msg)
 {
     struct pub *p = st;
-    int rc = merge_header(msg);
+    int rc = fm_msg_hdr_to_body(msg);
     if (rc)
         return rc;
     for (int prio = 0; prio < 16 && p->out.count; prio++) {

@@ -24,25 +24,6 @@ struct sv_pipe {
     bool writable;
 };
 
-/* Move the whole header back in front of the body, as a stream transport
-   would have left it, so that the wire's parsing rules apply. Copies the
-   body, which only a raw sender's odd header (words after the id, or a
-   length not a multiple of 4) can make necessary. */
-static int msg_flatten(struct fm_msg *m)
-{
-    size_t hl = fm_msg_hdr_len(m), size = fm_msg_size(m);
-    struct fm_msg flat;
-    int rc = fm_msg_init(&flat, hl + size);
-    if (rc)
-        return rc;
-    memcpy(fm_msg_body(&flat), fm_msg_hdr(m), hl);
-    if (size)
-        memcpy(fm_msg_body(&flat) + hl, fm_msg_body(m), size);
-    fm_msg_term(m);
-    fm_msg_move(m, &flat);
-    return 0;
-}
-
 /* Make the message header hold exactly a backtrace: hop words (top bit
    clear) up to and including the first word with the top bit set (the
    survey id), read from header then body as if they were one payload.
@@ -66,7 +47,7 @@ static size_t bt_lift(struct fm_msg *m, int maxttl)
         flatten = i < words; /* the bottom comes before the header ends */
     }
     if (flatten) {
-        if (msg_flatten(m) != 0)
+        if (fm_msg_hdr_to_body(m) != 0)
             return 0;
         words = 0;
     }

@@ -18,7 +18,12 @@ struct inproc_ep {
 };
 
 struct inproc_conn {
-    pthread_mutex_t lock;
+    /* Serialises conn_break: a second caller waits until the first is done,
+       so neither socket can be freed while its pipe is still being
+       detached. */
+    pthread_mutex_t break_lock;
+    /* A leaf lock guarding `broken` for inproc_inq_space's peer lookup. */
+    pthread_mutex_t peer_lock;
     bool broken;
     atomic_int refs;            /* one per live pipe */
     struct fm_pipe *pipe[2];    /* [0] connecting side, [1] binding side */
@@ -47,11 +52,11 @@ static int inproc_send(struct fm_pipe *p, struct fm_msg *msg)
 static void inproc_inq_space(struct fm_pipe *p)
 {
     struct inproc_conn *c = p->tdata;
-    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->peer_lock);
     struct fm_pipe *peer = c->broken ? NULL : c->pipe[!side_of(c, p)];
     if (peer)
         fm_pipe_ref(peer);
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->peer_lock);
     if (peer) {
         fm_pipe_writable(peer);
         fm_pipe_unref(peer);
@@ -61,7 +66,8 @@ static void inproc_inq_space(struct fm_pipe *p)
 static void conn_unref(struct inproc_conn *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) == 1) {
-        pthread_mutex_destroy(&c->lock);
+        pthread_mutex_destroy(&c->break_lock);
+        pthread_mutex_destroy(&c->peer_lock);
         free(c);
     }
 }
@@ -69,31 +75,35 @@ static void conn_unref(struct inproc_conn *c)
 static void inproc_free(struct fm_pipe *p) { conn_unref(p->tdata); }
 
 /* Tear the connection down once; both sockets forget their pipe. Messages
-   already queued stay receivable. Called with no lock held. */
+   already queued stay receivable. Called with no lock held, by a caller that
+   holds a reference on c (its own pipe's, or one it took). */
 static void conn_break(struct inproc_conn *c)
 {
-    pthread_mutex_lock(&c->lock);
-    bool was = c->broken;
-    c->broken = true;
-    pthread_mutex_unlock(&c->lock);
-    if (was)
-        return;
     pthread_mutex_lock(&registry_lock);
     for (int i = 0; i < 2; i++)
         if (fm_list_linked(&c->ep_node[i]))
             fm_list_remove(&c->ep_node[i]);
     pthread_mutex_unlock(&registry_lock);
-    for (int i = 0; i < 2; i++) {
-        fm_pipe_detach(c->pipe[i]);
-        pthread_mutex_lock(&c->pipe[i]->inq_lock);
-        c->pipe[i]->inq_closed = true;
-        pthread_mutex_unlock(&c->pipe[i]->inq_lock);
+
+    pthread_mutex_lock(&c->break_lock);
+    pthread_mutex_lock(&c->peer_lock);
+    bool was = c->broken;
+    c->broken = true;
+    pthread_mutex_unlock(&c->peer_lock);
+    if (!was) {
+        for (int i = 0; i < 2; i++) {
+            fm_pipe_detach(c->pipe[i]);
+            pthread_mutex_lock(&c->pipe[i]->inq_lock);
+            c->pipe[i]->inq_closed = true;
+            pthread_mutex_unlock(&c->pipe[i]->inq_lock);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (c->counted)
+                fm_stat_add(c->pipe[i]->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+            fm_pipe_unref(c->pipe[i]);
+        }
     }
-    for (int i = 0; i < 2; i++) {
-        if (c->counted)
-            fm_stat_add(c->pipe[i]->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-        fm_pipe_unref(c->pipe[i]);
-    }
+    pthread_mutex_unlock(&c->break_lock);
 }
 
 static void inproc_close(struct fm_pipe *p) { conn_break(p->tdata); }
@@ -105,13 +115,18 @@ static const struct fm_pipe_ops inproc_pipe_ops = {
     .free = inproc_free,
 };
 
-/* Called with registry_lock held. */
-static void connect_pair(struct inproc_ep *cep, struct inproc_ep *bep, int ctype, int btype)
+/* Connect two endpoints. Called with registry_lock held, which it never
+   drops (callers walk the registry's lists). A refused connection is
+   returned, with a reference for the caller, to be broken with conn_break
+   once the lock is released; NULL otherwise. */
+static struct inproc_conn *connect_pair(struct inproc_ep *cep, struct inproc_ep *bep,
+                                        int ctype, int btype)
 {
     struct inproc_conn *c = calloc(1, sizeof(*c));
     if (!c)
-        return;
-    pthread_mutex_init(&c->lock, NULL);
+        return NULL;
+    pthread_mutex_init(&c->break_lock, NULL);
+    pthread_mutex_init(&c->peer_lock, NULL);
     atomic_init(&c->refs, 2);
     c->ep[0] = cep;
     c->ep[1] = bep;
@@ -123,7 +138,7 @@ static void connect_pair(struct inproc_ep *cep, struct inproc_ep *bep, int ctype
                 fm_pipe_unref(c->pipe[i]); /* runs inproc_free */
             else
                 conn_unref(c);
-        return;
+        return NULL;
     }
     for (int i = 0; i < 2; i++) {
         fm_list_init(&c->ep_node[i]);
@@ -132,10 +147,8 @@ static void connect_pair(struct inproc_ep *cep, struct inproc_ep *bep, int ctype
     /* Offer each pipe to its socket; a refusal (wrong peer type, a PAIR
        that already has its peer) undoes the whole connection. */
     if (fm_pipe_attach(c->pipe[1], ctype) != 0 || fm_pipe_attach(c->pipe[0], btype) != 0) {
-        pthread_mutex_unlock(&registry_lock);
-        conn_break(c);
-        pthread_mutex_lock(&registry_lock);
-        return;
+        atomic_fetch_add(&c->refs, 1);
+        return c;
     }
     /* As stock counts inproc: established on the connecting side, current
        on both. */
@@ -143,6 +156,15 @@ static void connect_pair(struct inproc_ep *cep, struct inproc_ep *bep, int ctype
     fm_stat_add(cep->ep->sock, FM_STAT_ESTABLISHED, 1);
     fm_stat_add(cep->ep->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
     fm_stat_add(bep->ep->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
+    return NULL;
+}
+
+static void break_refused(struct inproc_conn *c)
+{
+    if (c) {
+        conn_break(c);
+        conn_unref(c);
+    }
 }
 
 static int sock_type(struct fm_ep *ep) { return fm_sock_type(ep->sock); }
@@ -177,13 +199,35 @@ static int inproc_bind(struct fm_ep *ep)
         }
     fm_list_insert_tail(&binders, &e->node);
     int btype = sock_type(ep);
-    for (struct fm_list *n = connectors.next; n != &connectors;) {
+    struct inproc_conn **refused = NULL;
+    size_t nrefused = 0, cap = 0;
+    for (struct fm_list *n = connectors.next; n != &connectors; n = n->next) {
         struct inproc_ep *c = FM_CONTAINER(n, struct inproc_ep, node);
-        n = n->next;
-        if (strcmp(c->name, e->name) == 0 && fm_list_empty(&c->conns))
-            connect_pair(c, e, sock_type(c->ep), btype);
+        if (strcmp(c->name, e->name) != 0 || !fm_list_empty(&c->conns))
+            continue;
+        struct inproc_conn *r = connect_pair(c, e, sock_type(c->ep), btype);
+        if (!r)
+            continue;
+        if (nrefused == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct inproc_conn **grown = realloc(refused, ncap * sizeof(*grown));
+            if (!grown) {
+                /* Out of memory: break this one now; the connectors not yet
+                   visited stay pending until the next bind. */
+                pthread_mutex_unlock(&registry_lock);
+                break_refused(r);
+                pthread_mutex_lock(&registry_lock);
+                break;
+            }
+            refused = grown;
+            cap = ncap;
+        }
+        refused[nrefused++] = r;
     }
     pthread_mutex_unlock(&registry_lock);
+    for (size_t i = 0; i < nrefused; i++)
+        break_refused(refused[i]);
+    free(refused);
     return 0;
 }
 
@@ -194,14 +238,16 @@ static int inproc_connect(struct fm_ep *ep)
         return -ENOMEM;
     pthread_mutex_lock(&registry_lock);
     fm_list_insert_tail(&connectors, &e->node);
+    struct inproc_conn *refused = NULL;
     for (struct fm_list *n = binders.next; n != &binders; n = n->next) {
         struct inproc_ep *b = FM_CONTAINER(n, struct inproc_ep, node);
         if (strcmp(b->name, e->name) == 0) {
-            connect_pair(e, b, sock_type(ep), sock_type(b->ep));
+            refused = connect_pair(e, b, sock_type(ep), sock_type(b->ep));
             break;
         }
     }
     pthread_mutex_unlock(&registry_lock);
+    break_refused(refused);
     return 0;
 }
 
