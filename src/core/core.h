@@ -195,8 +195,8 @@ struct fm_pipe_ops {
 };
 
 struct fm_pipe {
-    struct fm_sock *sock;
-    struct fm_ep *ep;
+    struct fm_sock *sock;      /* pinned: its memory outlives the pipe */
+    struct fm_ep *ep;          /* valid until the endpoint's close returns */
     const struct fm_pipe_ops *ops;
     void *tdata;       /* transport's */
     void *pdata;       /* protocol's */

@@ -17,6 +17,7 @@ struct fm_pipe *fm_pipe_create(struct fm_ep *ep, const struct fm_pipe_ops *ops,
     if (!p)
         return NULL;
     p->sock = ep->sock;
+    fm_sock_ref(p->sock);
     p->ep = ep;
     p->ops = ops;
     p->tdata = tdata;
@@ -45,7 +46,9 @@ void fm_pipe_unref(struct fm_pipe *p)
         p->ops->free(p);
     fm_msgq_term(&p->inq);
     pthread_mutex_destroy(&p->inq_lock);
+    struct fm_sock *s = p->sock;
     free(p);
+    fm_sock_unref(s);
 }
 
 static bool peer_ok(const struct fm_proto *mine, int peer_type)

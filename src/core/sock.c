@@ -168,6 +168,7 @@ int nn_socket(int domain, int protocol)
         free(s);
         return fail(ENOMEM);
     }
+    atomic_init(&s->refs, 1);
     s->domain = domain;
     s->proto = proto;
     s->pstate = st;
@@ -291,19 +292,37 @@ static void sock_destroy(struct fm_sock *s)
     fm_run_deferred();
     s->proto->term(s->pstate);
 
-    pthread_mutex_lock(&g.lock);
-    g.table[s->id] = NULL;
-    g.free_ids[g.nfree++] = s->id;
-    pthread_mutex_unlock(&g.lock);
+    free(s->pstate);
 
+    /* The descriptors go now, as the application expects after nn_close;
+       -1 keeps a late readiness refresh away from a reused number. */
+    fm_sock_lock(s);
     if (s->snd.fd >= 0)
         close(s->snd.fd);
     if (s->rcv.fd >= 0)
         close(s->rcv.fd);
+    s->snd.fd = s->rcv.fd = -1;
+    pthread_mutex_unlock(&s->lock);
+
+    pthread_mutex_lock(&g.lock);
+    g.table[s->id] = NULL;
+    g.free_ids[g.nfree++] = s->id;
+    pthread_mutex_unlock(&g.lock);
+    fm_sock_unref(s); /* the table's; pipes still alive hold theirs */
+}
+
+void fm_sock_ref(struct fm_sock *s) { atomic_fetch_add(&s->refs, 1); }
+
+/* The memory of a closed socket stays until its last pipe is gone: a
+   deferred notification for such a pipe may still lock the socket, and
+   finds it closing. */
+void fm_sock_unref(struct fm_sock *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->users_lock);
     pthread_cond_destroy(&s->users_gone);
-    free(s->pstate);
     free(s);
 }
 

@@ -36,6 +36,9 @@ struct fm_sock {
     /* Send and receive readiness, mirrored into the SNDFD/RCVFD eventfds. */
     struct fm_readiness snd, rcv;
 
+    /* References to the memory: the table's, and one per pipe. */
+    atomic_int refs;
+
     /* API calls in progress; nn_close waits for them to leave. */
     atomic_int users;
     pthread_mutex_t users_lock;
@@ -59,6 +62,8 @@ struct fm_sock {
 /* Lock / unlock a socket; unlock refreshes SNDFD/RCVFD from the protocol's
    events and then runs the cross-socket work deferred meanwhile. */
 void fm_sock_refresh(struct fm_sock *s);
+void fm_sock_ref(struct fm_sock *s);
+void fm_sock_unref(struct fm_sock *s);
 
 /* Pipes (pipe.c) for the socket code. */
 void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p);
