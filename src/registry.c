@@ -4,14 +4,22 @@
 #include "core/core.h"
 
 extern const struct fm_proto fm_pair;
+extern const struct fm_proto fm_req, fm_rep;
+extern const struct fm_proto fm_surveyor, fm_respondent;
+extern const struct fm_proto fm_pub, fm_sub, fm_push, fm_pull, fm_bus;
 extern const struct fm_transport fm_inproc;
+extern const struct fm_transport fm_tcp, fm_ipc;
 
 const struct fm_proto *const fm_protocols[] = {
     &fm_pair,
+    &fm_req, &fm_rep,
+    &fm_surveyor, &fm_respondent,
+    &fm_pub, &fm_sub, &fm_push, &fm_pull, &fm_bus,
     NULL,
 };
 
 const struct fm_transport *const fm_transports[] = {
     &fm_inproc,
+    &fm_tcp, &fm_ipc,
     NULL,
 };

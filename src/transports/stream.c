@@ -1,0 +1,1080 @@
+/* stream.c: the connection engine of the byte-stream transports (tcp://,
+   ipc://): listening and connecting endpoints, the SP header exchange, the
+   length-prefixed framing on the wire, the send and receive paths with
+   their backpressure, reconnection with backoff, linger, statistics.
+
+   A connection's life: the endpoint accepts or connects a descriptor
+   (conn_start), both sides write the 8-byte SP header and wait up to
+   HS_TIMEOUT_MS for the peer's, the peer's protocol is offered to the socket
+   (fm_pipe_attach), then messages flow as <size: 8 bytes BE><payload> (ipc
+   puts a 0x01 type byte in front of each). Any breach of that drops the
+   connection alone; a connecting endpoint then dials again after
+   NN_RECONNECT_IVL, doubling up to NN_RECONNECT_IVL_MAX.
+
+   Send path: the sending thread (holding its socket lock) writes the whole
+   frame with one sendmsg() straight to the kernel when nothing is queued
+   before it; only what the kernel does not take is queued, and the loop
+   thread writes it out on EPOLLOUT. Past NN_SNDBUF queued bytes the pipe
+   answers FM_PIPE_FULL and says fm_pipe_writable once half drained.
+
+   Receive path (loop thread only): read up to RBUF_SIZE bytes at a time
+   into a per-connection buffer and cut every complete message out of it;
+   a message of DIRECT_MIN bytes or more is read straight into its own body.
+   When the pipe's inbound queue is full reading stops (EPOLLIN off) until
+   ops->inq_space.
+
+   Closing (nn_close, nn_shutdown): the socket forgets the endpoint's pipes
+   at once, but a connection with output still queued stays open on the
+   loop, and the closing thread waits until that output reached the kernel
+   or NN_LINGER ms passed. Then the connection shuts its write side and
+   reads (discarding) until the peer's FIN, so that closing with unread
+   input does not reset the connection and throw away what was sent.
+
+   Threads and locks. Everything about an endpoint (listener, connector,
+   resolver hand-off, its list of connections) and the receive side of every
+   connection belongs to the loop thread and takes no lock. Shared between
+   senders and the loop is only a connection's send side and state, under
+   the connection lock c->lock. Order:
+
+       socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
+
+   The core calls ops->send with the socket lock held and we then take
+   c->lock, so the loop thread never holds c->lock while it calls into the
+   core (fm_pipe_attach, fm_pipe_detach, fm_pipe_writable, fm_run_deferred
+   take a socket lock; fm_pipe_deliver queues work for fm_run_deferred, run
+   before the loop callback returns). The endpoint
+   lock e->lock guards only the close hand-shake with the closing thread
+   (close_done, lingering) and is never held together with another lock. */
+#include "stream.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define HS_TIMEOUT_MS 2000     /* the peer's SP header must come by then */
+#define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
+#define DIRECT_MIN (16 * 1024) /* messages this big are read into their body */
+#define READ_BUDGET 16         /* reads per event, so one peer cannot hog the loop */
+#define ACCEPT_BUDGET 16
+#define IOV_MSGS 32            /* queued messages gathered into one sendmsg */
+#define ACCEPT_PAUSE_MS 100    /* after EMFILE and the like */
+#define DRAIN_MAX_MS 10000     /* bound on waiting for the peer's FIN at close */
+
+enum conn_state {
+    CS_HANDSHAKE, /* waiting for the peer's SP header */
+    CS_ACTIVE,    /* attached to the socket, messages flow */
+    CS_LINGER,    /* endpoint closed: flushing what was queued */
+    CS_DRAIN,     /* flushed and shut for writing: waiting for the peer's FIN */
+    CS_DEAD,
+};
+
+struct sep;
+
+struct conn {
+    struct fm_pipe *pipe;
+    bool type_byte;
+    size_t rcvmax;  /* SIZE_MAX: no limit */
+    size_t sndbuf;
+
+    /* Loop thread only. */
+    struct sep *sep;         /* NULL once the endpoint let go of it */
+    struct sep *linger_sep;  /* endpoint whose close waits for our flush */
+    struct fm_list ep_node;  /* sep->conns */
+    struct fm_watch watch;
+    struct fm_timer timer;   /* header deadline, then linger deadline */
+    uint64_t deadline;
+    bool accepted;           /* counted as dropped (not broken) when lost */
+    bool attached;
+    uint8_t *rbuf;           /* unparsed input at rbuf[0, rlen) */
+    size_t rlen;
+    struct fm_msg big;       /* a large message being read into its body */
+    size_t big_size, big_got;
+
+    /* Guarded by lock. state is written only by the loop thread. */
+    pthread_mutex_t lock;
+    int fd;
+    enum conn_state state;
+    bool broken;             /* a sender hit an error: the loop tears down */
+    bool out_full;           /* send said FM_PIPE_FULL */
+    bool rx_paused;          /* inbound queue full: not reading */
+    uint8_t pre[8];          /* our SP header, ahead of every message */
+    size_t pre_off;
+    struct fm_msgq outq;
+    size_t out_off;          /* framed bytes of the head message already sent */
+    uint8_t pfx[IOV_MSGS][9];
+};
+
+struct resolve;
+
+struct sep {
+    struct fm_ep *ep;
+    struct fm_sock *sock;
+    const struct fm_stream_tp *tp;
+
+    /* Loop thread only. */
+    bool closing;
+    struct fm_list conns;
+    /* listener */
+    int lfd;
+    struct fm_watch lwatch;
+    struct fm_timer ltimer;
+    char *unlink_path;
+    dev_t file_dev;
+    ino_t file_ino;
+    /* connector */
+    struct fm_stream_target target;
+    int cfd;                 /* connect() in progress */
+    struct fm_watch cwatch;
+    struct fm_timer retry;
+    int ivl_base, ivl_max, ivl_cur;
+    struct resolve *resolving;
+    unsigned attempts;       /* picks among the resolved addresses */
+    struct conn *active;
+
+    /* Close hand-shake with the closing thread. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool close_done;
+    int lingering;
+    int linger;
+};
+
+static void conn_destroy(struct conn *c, int err);
+static void sep_schedule_retry(struct sep *e);
+
+static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
+
+static bool conn_pending(const struct conn *c)
+{
+    return c->pre_off < sizeof(c->pre) || c->outq.count > 0;
+}
+
+/* Queued bytes the kernel has not taken yet (the part of the head message
+   already sent does not count: a large message frees the pipe for the next
+   one while its tail is still going out). */
+static size_t conn_unsent(const struct conn *c)
+{
+    return c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0;
+}
+
+/* Which events the connection wants now. c->lock held. */
+static void conn_update_events(struct conn *c)
+{
+    uint32_t ev = 0;
+    if (c->state != CS_DEAD) {
+        if (!c->rx_paused)
+            ev |= EPOLLIN;
+        if (conn_pending(c) || c->broken)
+            ev |= EPOLLOUT;
+    }
+    fm_watch_set(&c->watch, ev);
+}
+
+/* ------------------------------------------------------------ framing */
+
+static size_t frame_prefix(const struct conn *c, const struct fm_msg *m, uint8_t *pfx)
+{
+    size_t n = 0;
+    if (c->type_byte)
+        pfx[n++] = 0x01;
+    fm_put_u64(pfx + n, (uint64_t) (fm_msg_hdr_len(m) + fm_msg_size(m)));
+    return n + 8;
+}
+
+static size_t frame_len(const struct conn *c, const struct fm_msg *m)
+{
+    return prefix_len(c) + fm_msg_hdr_len(m) + fm_msg_size(m);
+}
+
+/* Append base[skip..len) to iov, eating *skip first. */
+static int add_iov(struct iovec *iov, int n, const void *base, size_t len, size_t *skip)
+{
+    if (*skip >= len) {
+        *skip -= len;
+        return n;
+    }
+    iov[n].iov_base = (uint8_t *) base + *skip;
+    iov[n].iov_len = len - *skip;
+    *skip = 0;
+    return n + 1;
+}
+
+static ssize_t send_iov(int fd, struct iovec *iov, int n)
+{
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t) n};
+    ssize_t w;
+    do
+        w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
+/* Account for w bytes the kernel took from the head of the output. */
+static void conn_consumed(struct conn *c, size_t w)
+{
+    if (c->pre_off < sizeof(c->pre)) {
+        size_t take = sizeof(c->pre) - c->pre_off;
+        if (take > w)
+            take = w;
+        c->pre_off += take;
+        w -= take;
+    }
+    while (w && c->outq.count) {
+        size_t rest = frame_len(c, fm_msgq_peek(&c->outq)) - c->out_off;
+        if (w < rest) {
+            c->out_off += w;
+            return;
+        }
+        struct fm_msg done;
+        fm_msgq_pop(&c->outq, &done);
+        fm_msg_term(&done);
+        c->out_off = 0;
+        w -= rest;
+    }
+}
+
+/* Write what the kernel takes of the header and the queue. 0 when all is
+   written or the kernel is full, -errno when the connection is broken.
+   c->lock held. */
+static int conn_flush(struct conn *c)
+{
+    for (;;) {
+        struct iovec iov[1 + 3 * IOV_MSGS];
+        int n = 0;
+        size_t skip = c->out_off;
+        if (c->pre_off < sizeof(c->pre)) {
+            iov[n].iov_base = c->pre + c->pre_off;
+            iov[n++].iov_len = sizeof(c->pre) - c->pre_off;
+        }
+        struct fm_msgq *q = &c->outq;
+        for (size_t i = 0; i < q->count && i < IOV_MSGS; i++) {
+            struct fm_msg *m = &q->ring[(q->head + i) % q->cap];
+            size_t pl = frame_prefix(c, m, c->pfx[i]);
+            n = add_iov(iov, n, c->pfx[i], pl, &skip);
+            n = add_iov(iov, n, fm_msg_hdr(m), fm_msg_hdr_len(m), &skip);
+            n = add_iov(iov, n, fm_msg_body(m), fm_msg_size(m), &skip);
+        }
+        if (n == 0)
+            return 0;
+        size_t want = 0;
+        for (int i = 0; i < n; i++)
+            want += iov[i].iov_len;
+        ssize_t w = send_iov(c->fd, iov, n);
+        if (w < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        conn_consumed(c, (size_t) w);
+        if ((size_t) w < want)
+            return 0;
+    }
+}
+
+/* ----------------------------------------------------------- pipe ops */
+
+/* Called with the socket lock held (see the lock order above). */
+static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    if (c->state != CS_ACTIVE || c->broken) {
+        pthread_mutex_unlock(&c->lock);
+        fm_msg_term(msg);
+        return -ECONNRESET;
+    }
+    size_t written = 0;
+    if (!conn_pending(c)) {
+        /* The hot path: nothing ahead of us, so the whole frame goes to the
+           kernel in one call, from this thread. */
+        uint8_t pfx[9];
+        struct iovec iov[3];
+        size_t skip = 0;
+        int n = add_iov(iov, 0, pfx, frame_prefix(c, msg, pfx), &skip);
+        n = add_iov(iov, n, fm_msg_hdr(msg), fm_msg_hdr_len(msg), &skip);
+        n = add_iov(iov, n, fm_msg_body(msg), fm_msg_size(msg), &skip);
+        ssize_t w = send_iov(c->fd, iov, n);
+        if (w >= 0 && (size_t) w == frame_len(c, msg)) {
+            pthread_mutex_unlock(&c->lock);
+            fm_msg_term(msg);
+            return 0;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            c->broken = true; /* the loop thread sees EPOLLOUT and tears down */
+            conn_update_events(c);
+            pthread_mutex_unlock(&c->lock);
+            fm_msg_term(msg);
+            return -ECONNRESET;
+        }
+        written = w > 0 ? (size_t) w : 0;
+    }
+    if (fm_msgq_push(&c->outq, msg) != 0) {
+        /* Out of memory. A frame cut short would corrupt the stream. */
+        fm_msg_term(msg);
+        c->broken = true;
+        conn_update_events(c);
+        pthread_mutex_unlock(&c->lock);
+        return -ECONNRESET;
+    }
+    if (c->outq.count == 1)
+        c->out_off = written;
+    conn_update_events(c);
+    int rc = 0;
+    if (conn_unsent(c) >= c->sndbuf) {
+        c->out_full = true;
+        rc = FM_PIPE_FULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* Called with no lock held. */
+static void conn_inq_space(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    if (c->rx_paused) {
+        pthread_mutex_lock(&p->inq_lock);
+        bool full = p->inq_full;
+        pthread_mutex_unlock(&p->inq_lock);
+        if (!full) {
+            c->rx_paused = false;
+            conn_update_events(c);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void conn_close_task(void *arg)
+{
+    struct fm_pipe *p = arg;
+    conn_destroy(p->tdata, 0);
+    fm_run_deferred();
+    fm_pipe_unref(p);
+}
+
+/* The socket is done with the pipe: tear down on the loop thread, where all
+   connection state changes happen. */
+static void conn_close(struct fm_pipe *p)
+{
+    fm_pipe_ref(p);
+    fm_loop_post(conn_close_task, p);
+}
+
+static void conn_free(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    fm_msgq_term(&c->outq);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static const struct fm_pipe_ops conn_ops = {
+    .send = conn_send,
+    .close = conn_close,
+    .inq_space = conn_inq_space,
+    .free = conn_free,
+};
+
+/* --------------------------------------------------- connection (loop) */
+
+/* The socket forgets the pipe; what it already received stays readable. */
+static void conn_forget(struct conn *c)
+{
+    if (c->attached) {
+        c->attached = false;
+        fm_pipe_detach(c->pipe);
+    }
+    pthread_mutex_lock(&c->pipe->inq_lock);
+    c->pipe->inq_closed = true;
+    pthread_mutex_unlock(&c->pipe->inq_lock);
+}
+
+static void conn_drop_input(struct conn *c)
+{
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = 0;
+    fm_msg_term(&c->big);
+    c->big_size = c->big_got = 0;
+}
+
+static void conn_linger_done(struct conn *c)
+{
+    struct sep *e = c->linger_sep;
+    if (!e)
+        return;
+    c->linger_sep = NULL;
+    pthread_mutex_lock(&e->lock);
+    if (--e->lingering == 0)
+        pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* Close the connection for good; err != 0 when it was lost by an error
+   (counted). Loop thread, no lock held. */
+static void conn_destroy(struct conn *c, int err)
+{
+    if (c->state == CS_DEAD)
+        return;
+    struct fm_msgq drop;
+    pthread_mutex_lock(&c->lock);
+    enum conn_state was = c->state;
+    c->state = CS_DEAD;
+    drop = c->outq;
+    fm_msgq_init(&c->outq);
+    int fd = c->fd;
+    c->fd = -1;
+    pthread_mutex_unlock(&c->lock);
+    fm_msgq_term(&drop);
+    fm_watch_del(&c->watch);
+    close(fd);
+    fm_timer_cancel(&c->timer);
+    conn_forget(c);
+    conn_drop_input(c);
+    conn_linger_done(c);
+    struct sep *e = c->sep;
+    if (e) {
+        fm_list_remove(&c->ep_node);
+        c->sep = NULL;
+        fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+        if (err && was <= CS_ACTIVE)
+            fm_stat_add(e->sock, c->accepted ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
+        if (e->active == c) {
+            e->active = NULL;
+            sep_schedule_retry(e);
+        }
+    }
+    fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
+}
+
+static void conn_on_timer(void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CS_DEAD)
+        return;
+    uint64_t now = fm_now_ms();
+    if (now < c->deadline) {
+        fm_timer_schedule(&c->timer, c->deadline - now);
+        return;
+    }
+    conn_destroy(c, c->state == CS_HANDSHAKE ? ETIMEDOUT : 0);
+    fm_run_deferred();
+}
+
+/* The peer's header arrived: offer the pipe to the socket. */
+static int conn_established(struct conn *c, int peer)
+{
+    fm_timer_cancel(&c->timer);
+    pthread_mutex_lock(&c->lock);
+    c->state = CS_ACTIVE; /* before attach: the protocol may send at once */
+    pthread_mutex_unlock(&c->lock);
+    int rc = fm_pipe_attach(c->pipe, peer);
+    if (rc)
+        return -rc;
+    c->attached = true;
+    if (c->sep && !c->accepted)
+        c->sep->ivl_cur = c->sep->ivl_base; /* a working peer resets backoff */
+    return 0;
+}
+
+static bool conn_deliver(struct conn *c, struct fm_msg *m)
+{
+    return fm_pipe_deliver(c->pipe, m) == FM_PIPE_FULL;
+}
+
+/* Cut complete messages out of rbuf. Sets *full when the inbound queue
+   asked us to stop; the messages already read are delivered anyway (at
+   most one buffer's worth past the limit), so none waits in rbuf. */
+static int conn_parse(struct conn *c, bool *full)
+{
+    size_t pos = 0;
+    int err = 0;
+    if (c->state == CS_HANDSHAKE) {
+        if (c->rlen < 8)
+            return 0;
+        const uint8_t *h = c->rbuf;
+        if (h[0] != 0 || h[1] != 'S' || h[2] != 'P' || h[3] != 0 || h[6] != 0 || h[7] != 0)
+            return EPROTO;
+        pos = 8;
+        err = conn_established(c, (h[4] << 8) | h[5]);
+        if (err)
+            return err;
+    }
+    size_t plen = prefix_len(c);
+    while (c->rlen - pos >= plen) {
+        const uint8_t *b = c->rbuf + pos;
+        if (c->type_byte && b[0] != 0x01) {
+            err = EPROTO;
+            break;
+        }
+        uint64_t size = fm_get_u64(b + plen - 8);
+        if (size > c->rcvmax || size > SIZE_MAX / 2) {
+            err = EMSGSIZE; /* before allocating anything */
+            break;
+        }
+        size_t have = c->rlen - pos - plen;
+        if (have >= size) {
+            struct fm_msg m;
+            if (fm_msg_init_copy(&m, b + plen, (size_t) size) != 0) {
+                err = ENOMEM;
+                break;
+            }
+            pos += plen + (size_t) size;
+            *full |= conn_deliver(c, &m);
+            continue;
+        }
+        if (size < DIRECT_MIN)
+            break; /* the rest comes into rbuf */
+        if (fm_msg_init(&c->big, (size_t) size) != 0) {
+            err = ENOMEM;
+            break;
+        }
+        memcpy(fm_msg_body(&c->big), b + plen, have);
+        c->big_size = (size_t) size;
+        c->big_got = have;
+        pos = c->rlen;
+        break;
+    }
+    if (pos) {
+        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+        c->rlen -= pos;
+    }
+    return err;
+}
+
+/* The inbound queue is full: stop reading unless it drained meanwhile. */
+static void conn_pause(struct conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->pipe->inq_lock);
+    bool full = c->pipe->inq_full;
+    pthread_mutex_unlock(&c->pipe->inq_lock);
+    if (full && c->state == CS_ACTIVE) {
+        c->rx_paused = true;
+        conn_update_events(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Read what the kernel has. 0, or the errno that ends the connection. */
+static int conn_read(struct conn *c)
+{
+    bool full = false;
+    for (int round = 0; round < READ_BUDGET && !full; round++) {
+        uint8_t *dst;
+        size_t room;
+        if (c->big_size) {
+            dst = fm_msg_body(&c->big) + c->big_got;
+            room = c->big_size - c->big_got;
+        } else {
+            if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE)))
+                return ENOMEM;
+            dst = c->rbuf + c->rlen;
+            room = RBUF_SIZE - c->rlen;
+        }
+        ssize_t n = read(c->fd, dst, room);
+        if (n == 0)
+            return ECONNRESET; /* the peer closed; a partial message is lost */
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+        }
+        if (c->state >= CS_LINGER)
+            continue; /* closing: read only to let the peer's FIN in */
+        if (c->big_size) {
+            c->big_got += (size_t) n;
+            if (c->big_got == c->big_size) {
+                c->big_size = c->big_got = 0;
+                full |= conn_deliver(c, &c->big);
+            }
+        } else {
+            c->rlen += (size_t) n;
+            int err = conn_parse(c, &full);
+            if (err)
+                return err;
+        }
+        if ((size_t) n < room)
+            break; /* a short read: the kernel buffer is empty */
+    }
+    if (full)
+        conn_pause(c);
+    return 0;
+}
+
+static void conn_on_event(struct fm_watch *w, uint32_t ev)
+{
+    struct conn *c = w->arg;
+    int err = 0;
+    bool writable = false, flushed = false;
+    pthread_mutex_lock(&c->lock);
+    if (c->broken)
+        err = ECONNRESET;
+    else if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_pending(c))
+        err = -conn_flush(c);
+    if (!err) {
+        if (c->out_full && conn_unsent(c) <= c->sndbuf / 2) {
+            c->out_full = false;
+            writable = true;
+        }
+        if (c->state == CS_LINGER && !conn_pending(c)) {
+            c->state = CS_DRAIN;
+            shutdown(c->fd, SHUT_WR);
+            flushed = true;
+        }
+        conn_update_events(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (flushed)
+        conn_linger_done(c);
+    if (writable && c->attached) /* a detached pipe's socket may be gone */
+        fm_pipe_writable(c->pipe);
+    if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        err = conn_read(c);
+    if (err)
+        conn_destroy(c, err);
+    fm_run_deferred();
+}
+
+/* A descriptor is connected (accepted or dialled): make it a connection
+   and start the header exchange. */
+static void conn_start(struct sep *e, int fd, bool accepted)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
+    if (!p) {
+        free(c);
+        close(fd);
+        fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        if (!accepted)
+            sep_schedule_retry(e);
+        return;
+    }
+    c->pipe = p;
+    c->type_byte = e->tp->type_byte;
+    c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
+    c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
+    c->accepted = accepted;
+    c->fd = fd;
+    c->state = CS_HANDSHAKE;
+    pthread_mutex_init(&c->lock, NULL);
+    fm_msgq_init(&c->outq);
+    fm_msg_init_empty(&c->big);
+    fm_timer_init(&c->timer, conn_on_timer, c);
+    c->pre[1] = 'S';
+    c->pre[2] = 'P';
+    c->pre[4] = (uint8_t) (fm_sock_type(e->sock) >> 8);
+    c->pre[5] = (uint8_t) fm_sock_type(e->sock);
+
+    c->sep = e;
+    fm_list_insert_tail(&e->conns, &c->ep_node);
+    fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
+    fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
+    fm_ep_clear_error(e->ep); /* the endpoint works again */
+    if (!accepted)
+        e->active = c;
+    if (accepted && e->tp->tune)
+        e->tp->tune(e->ep, fd);
+
+    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    if (rc) {
+        conn_destroy(c, -rc);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (conn_flush(c) != 0)
+        c->broken = true;
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    c->deadline = fm_now_ms() + HS_TIMEOUT_MS;
+    fm_timer_schedule(&c->timer, HS_TIMEOUT_MS);
+}
+
+/* The endpoint closes: a connection with queued output lingers (flushes
+   for up to NN_LINGER ms, the closing thread waiting), then shuts its
+   write side and waits briefly for the peer's FIN, so that closing with
+   unread input does not reset the connection and discard what was sent. */
+static void conn_let_go(struct conn *c, struct sep *e)
+{
+    fm_list_remove(&c->ep_node);
+    c->sep = NULL;
+    fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+    if (c->state != CS_ACTIVE || e->linger == 0) {
+        conn_destroy(c, 0);
+        return;
+    }
+    conn_forget(c);
+    conn_drop_input(c);
+    uint64_t now = fm_now_ms();
+    uint64_t span = e->linger < 0 ? UINT64_MAX / 4 : (uint64_t) e->linger;
+    pthread_mutex_lock(&c->lock);
+    c->rx_paused = false;
+    if (conn_pending(c) && !c->broken) {
+        c->state = CS_LINGER;
+        c->linger_sep = e;
+    } else {
+        c->state = CS_DRAIN;
+        shutdown(c->fd, SHUT_WR);
+        if (span > DRAIN_MAX_MS)
+            span = DRAIN_MAX_MS;
+    }
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    if (c->linger_sep) {
+        pthread_mutex_lock(&e->lock);
+        e->lingering++;
+        pthread_mutex_unlock(&e->lock);
+    }
+    c->deadline = now + span;
+    fm_timer_schedule(&c->timer, span);
+}
+
+/* ---------------------------------------------------------- endpoints */
+
+/* Kernel buffers sized like ours, so NN_SNDBUF and NN_RCVBUF bound what is
+   in flight instead of the kernel's autotuned megabytes. Set before
+   connect() and on the listener (accepted sockets inherit it), where TCP
+   still picks its window scale from it. */
+static void set_kernel_buffers(struct fm_ep *ep, int fd)
+{
+    if (ep->sndbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
+    if (ep->rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
+}
+
+static void sep_on_listen_timer(void *arg)
+{
+    struct sep *e = arg;
+    if (!e->closing && e->lfd >= 0)
+        fm_watch_set(&e->lwatch, EPOLLIN);
+}
+
+static void sep_on_accept(struct fm_watch *w, uint32_t ev)
+{
+    struct sep *e = w->arg;
+    (void) ev;
+    for (int i = 0; i < ACCEPT_BUDGET; i++) {
+        int fd = accept4(e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                break;
+            if (err == EINTR)
+                continue;
+            fm_stat_add(e->sock, FM_STAT_ACCEPT_ERRORS, 1);
+            fm_ep_report_error(e->ep, err);
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                /* The backlog stays readable: pause instead of spinning. */
+                fm_watch_set(&e->lwatch, 0);
+                fm_timer_schedule(&e->ltimer, ACCEPT_PAUSE_MS);
+                break;
+            }
+            continue; /* ECONNABORTED and the like: that one only */
+        }
+        conn_start(e, fd, true);
+    }
+    fm_run_deferred();
+}
+
+static void sep_connect_failed(struct sep *e, int err)
+{
+    fm_stat_add(e->sock, FM_STAT_CONNECT_ERRORS, 1);
+    fm_ep_report_error(e->ep, err);
+    sep_schedule_retry(e);
+}
+
+static void sep_on_connect(struct fm_watch *w, uint32_t ev)
+{
+    struct sep *e = w->arg;
+    (void) ev;
+    int fd = e->cfd, err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == EINPROGRESS)
+        return;
+    fm_watch_del(&e->cwatch);
+    e->cfd = -1;
+    fm_stat_add(e->sock, FM_STAT_INPROGRESS, -1);
+    if (err) {
+        close(fd);
+        sep_connect_failed(e, err);
+    } else {
+        conn_start(e, fd, false);
+    }
+    fm_run_deferred();
+}
+
+static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        sep_connect_failed(e, errno);
+        return;
+    }
+    const struct fm_stream_target *t = &e->target;
+    if (t->local_len && bind(fd, (const struct sockaddr *) &t->local, t->local_len) != 0) {
+        int err = errno;
+        close(fd);
+        sep_connect_failed(e, err);
+        return;
+    }
+    set_kernel_buffers(e->ep, fd);
+    if (e->tp->tune)
+        e->tp->tune(e->ep, fd);
+    if (connect(fd, sa, len) == 0) {
+        conn_start(e, fd, false);
+        return;
+    }
+    int err = errno;
+    if (err == EINPROGRESS) {
+        int rc = fm_watch_add(&e->cwatch, fd, EPOLLOUT, sep_on_connect, e);
+        if (rc == 0) {
+            e->cfd = fd;
+            fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
+            return;
+        }
+        err = -rc;
+    }
+    close(fd);
+    sep_connect_failed(e, err);
+}
+
+/* Name resolution runs on a short-lived helper thread so that a slow
+   resolver holds up neither nn_connect nor the loop. */
+#define RESOLVE_MAX 8
+
+struct resolve {
+    struct sep *sep; /* loop thread; NULL once the endpoint is gone */
+    char host[256];
+    char port[8];
+    int family;
+    int count;
+    struct sockaddr_storage addr[RESOLVE_MAX];
+    socklen_t len[RESOLVE_MAX];
+};
+
+static void resolve_done(void *arg)
+{
+    struct resolve *r = arg;
+    struct sep *e = r->sep;
+    if (e) {
+        e->resolving = NULL;
+        if (r->count == 0) {
+            sep_connect_failed(e, EHOSTUNREACH);
+        } else {
+            /* Successive attempts walk the list: a name with an IPv6 and
+               an IPv4 address reaches a listener on either. */
+            int i = (int) (e->attempts++ % (unsigned) r->count);
+            sep_dial(e, (struct sockaddr *) &r->addr[i], r->len[i]);
+        }
+        fm_run_deferred();
+    }
+    free(r);
+}
+
+static void *resolve_main(void *arg)
+{
+    struct resolve *r = arg;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = r->family;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(r->host, r->port, &hints, &res) == 0) {
+        for (struct addrinfo *a = res; a && r->count < RESOLVE_MAX; a = a->ai_next)
+            if (a->ai_addrlen <= sizeof(r->addr[0]) &&
+                (a->ai_family == AF_INET || a->ai_family == AF_INET6)) {
+                memcpy(&r->addr[r->count], a->ai_addr, a->ai_addrlen);
+                r->len[r->count++] = a->ai_addrlen;
+            }
+        freeaddrinfo(res);
+    }
+    fm_loop_post(resolve_done, r);
+    return NULL;
+}
+
+static void resolve_start(struct sep *e)
+{
+    struct resolve *r = calloc(1, sizeof(*r));
+    if (!r) {
+        sep_connect_failed(e, ENOMEM);
+        return;
+    }
+    r->sep = e;
+    snprintf(r->host, sizeof(r->host), "%s", e->target.host);
+    snprintf(r->port, sizeof(r->port), "%u", (unsigned) e->target.port);
+    r->family = e->target.family;
+    e->resolving = r;
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Created from the loop thread, it inherits its all-blocked signal mask. */
+    int rc = pthread_create(&th, &attr, resolve_main, r);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        e->resolving = NULL;
+        free(r);
+        sep_connect_failed(e, rc);
+    }
+}
+
+static void sep_attempt(struct sep *e)
+{
+    if (e->closing || e->active || e->cfd >= 0 || e->resolving)
+        return;
+    if (e->target.host[0])
+        resolve_start(e);
+    else
+        sep_dial(e, (const struct sockaddr *) &e->target.remote, e->target.remote_len);
+}
+
+static void sep_on_retry(void *arg)
+{
+    sep_attempt(arg);
+    fm_run_deferred();
+}
+
+static void sep_schedule_retry(struct sep *e)
+{
+    if (e->closing)
+        return;
+    int delay = e->ivl_cur;
+    if (e->ivl_max > e->ivl_base) {
+        int next = e->ivl_cur > e->ivl_max / 2 ? e->ivl_max : e->ivl_cur * 2;
+        e->ivl_cur = next > 0 ? next : 1;
+    }
+    fm_timer_schedule(&e->retry, delay > 0 ? (uint64_t) delay : 1);
+}
+
+static void sep_start_task(void *arg)
+{
+    sep_attempt(arg);
+    fm_run_deferred();
+}
+
+static struct sep *sep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
+{
+    struct sep *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->ep = ep;
+    e->sock = ep->sock;
+    e->tp = tp;
+    e->lfd = e->cfd = -1;
+    fm_list_init(&e->conns);
+    fm_timer_init(&e->ltimer, sep_on_listen_timer, e);
+    fm_timer_init(&e->retry, sep_on_retry, e);
+    e->ivl_base = ep->reconnect_ivl;
+    e->ivl_max = ep->reconnect_ivl_max;
+    e->ivl_cur = e->ivl_base;
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    return e;
+}
+
+static void sep_free(struct sep *e)
+{
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->cond);
+    free(e->unlink_path);
+    free(e);
+}
+
+int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
+                     const char *unlink_path)
+{
+    struct sep *e = sep_new(ep, tp);
+    if (!e)
+        return -ENOMEM;
+    struct stat st;
+    if (unlink_path && stat(unlink_path, &st) == 0) {
+        e->unlink_path = strdup(unlink_path);
+        e->file_dev = st.st_dev;
+        e->file_ino = st.st_ino;
+    }
+    e->lfd = fd;
+    set_kernel_buffers(ep, fd);
+    int rc = fm_watch_add(&e->lwatch, fd, EPOLLIN, sep_on_accept, e);
+    if (rc) {
+        sep_free(e);
+        return rc;
+    }
+    ep->tdata = e;
+    return 0;
+}
+
+int fm_stream_connect(struct fm_ep *ep, const struct fm_stream_tp *tp,
+                      const struct fm_stream_target *target)
+{
+    struct sep *e = sep_new(ep, tp);
+    if (!e)
+        return -ENOMEM;
+    e->target = *target;
+    ep->tdata = e;
+    fm_loop_post(sep_start_task, e);
+    return 0;
+}
+
+static void sep_close_task(void *arg)
+{
+    struct sep *e = arg;
+    e->closing = true;
+    if (e->lfd >= 0) {
+        fm_watch_del(&e->lwatch);
+        fm_timer_cancel(&e->ltimer);
+        close(e->lfd);
+        e->lfd = -1;
+        /* Remove the socket file only if it is still the one we made. */
+        struct stat st;
+        if (e->unlink_path && stat(e->unlink_path, &st) == 0 && st.st_dev == e->file_dev &&
+            st.st_ino == e->file_ino)
+            unlink(e->unlink_path);
+    }
+    fm_timer_cancel(&e->retry);
+    if (e->cfd >= 0) {
+        fm_watch_del(&e->cwatch);
+        close(e->cfd);
+        e->cfd = -1;
+        fm_stat_add(e->sock, FM_STAT_INPROGRESS, -1);
+    }
+    if (e->resolving) {
+        e->resolving->sep = NULL; /* resolve_done frees it */
+        e->resolving = NULL;
+    }
+    e->active = NULL;
+    while (!fm_list_empty(&e->conns))
+        conn_let_go(FM_CONTAINER(e->conns.next, struct conn, ep_node), e);
+    fm_run_deferred();
+    pthread_mutex_lock(&e->lock);
+    e->close_done = true;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void fm_stream_close(struct fm_ep *ep)
+{
+    struct sep *e = ep->tdata;
+    if (!e)
+        return;
+    /* The linger in force now, not when the endpoint was made: programs
+       set it just before nn_close. */
+    fm_sock_lock(ep->sock);
+    e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
+    fm_sock_unlock(ep->sock);
+    fm_loop_post(sep_close_task, e);
+    /* Every lingering connection leaves that state by its deadline timer
+       at the latest, so this wait is bounded by NN_LINGER. */
+    pthread_mutex_lock(&e->lock);
+    while (!e->close_done || e->lingering > 0)
+        pthread_cond_wait(&e->cond, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+    sep_free(e);
+    ep->tdata = NULL;
+}

@@ -1,0 +1,407 @@
+/* peer.c: one side of an interoperability run. The same source is built
+   three times: against femtomsg, against Debian's stock libnanomsg and
+   against NNG's nanomsg-compatible API (each with its own headers, whose
+   constants differ), so every library runs exactly the same script.
+
+   usage: peer <pair|reqrep|pubsub|pipeline|survey|bus|linger> <0|1> <addr> <bind|connect>
+
+   Role 0 is PAIR/BUS initiator, REQ, PUB, PUSH or SURVEYOR; role 1 is the
+   other side. The two peers exchange messages of every size in SIZES,
+   each checked byte for byte, and coordinate through lines on stdin and
+   stdout that the driver relays between them ("READY" after bind/connect,
+   then SUBOK, ACK, DONE ... as the script needs). "linger" is PUSH (role 0)
+   queueing LINGER_N messages and closing at once, with no acknowledgement:
+   the PULL must still get them all. Exit 0: success; 77: this
+   library lacks the protocol; 98: the address is in use (the driver picks
+   another port); anything else: failure, explained on stderr. */
+#include <nanomsg/nn.h>
+#include <nanomsg/bus.h>
+#include <nanomsg/pair.h>
+#include <nanomsg/pipeline.h>
+#include <nanomsg/pubsub.h>
+#include <nanomsg/reqrep.h>
+#include <nanomsg/survey.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PEER_LIB
+#define PEER_LIB "unknown"
+#endif
+
+static const size_t SIZES[] = {0, 1, 2, 7, 100, 1000, 65535, 65536 + 13, 1 << 20, 5 << 20};
+#define NSIZES (sizeof(SIZES) / sizeof(SIZES[0]))
+#define TIMEOUT_MS 20000
+#define LINGER_N 40
+#define LINGER_SIZE (256 * 1024)
+
+static const char *tag = "peer";
+
+static void die(const char *what)
+{
+    fprintf(stderr, "[%s] %s: %s (errno %d)\n", tag, what, nn_strerror(errno), errno);
+    exit(1);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------ control lines */
+static char ctl_buf[4096];
+static size_t ctl_len;
+
+static void ctl_send(const char *line)
+{
+    char b[64];
+    int n = snprintf(b, sizeof(b), "%s\n", line);
+    if (write(1, b, (size_t) n) != n)
+        die("control write");
+}
+
+/* Wait up to ms for the line tok; true when it came. */
+static int ctl_poll(const char *tok, int ms)
+{
+    double end = now_s() + ms / 1000.0;
+    for (;;) {
+        char *nl;
+        while ((nl = memchr(ctl_buf, '\n', ctl_len))) {
+            size_t l = (size_t) (nl - ctl_buf);
+            int match = l == strlen(tok) && memcmp(ctl_buf, tok, l) == 0;
+            memmove(ctl_buf, nl + 1, ctl_len - l - 1);
+            ctl_len -= l + 1;
+            if (match)
+                return 1;
+        }
+        double left = end - now_s();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = 0, .events = POLLIN};
+        if (poll(&pfd, 1, (int) (left * 1000) + 1) <= 0)
+            continue;
+        ssize_t n = read(0, ctl_buf + ctl_len, sizeof(ctl_buf) - ctl_len);
+        if (n <= 0) {
+            fprintf(stderr, "[%s] control channel closed waiting for %s\n", tag, tok);
+            exit(1);
+        }
+        ctl_len += (size_t) n;
+    }
+}
+
+static void ctl_wait(const char *tok)
+{
+    if (!ctl_poll(tok, TIMEOUT_MS)) {
+        fprintf(stderr, "[%s] timed out waiting for %s\n", tag, tok);
+        exit(1);
+    }
+}
+
+/* ----------------------------------------------------------- payloads */
+static uint8_t *pattern;
+
+static void make_pattern(void)
+{
+    pattern = malloc((5 << 20) + 256);
+    if (!pattern)
+        die("malloc");
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < (5 << 20) + 256; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        pattern[i] = (uint8_t) x;
+    }
+}
+
+/* Message i of a run in direction dir (1: role 0 -> role 1, 2: back). */
+static const uint8_t *payload(size_t i, int dir) { return pattern + (i * 2 + (size_t) dir) * 7; }
+
+static int is_probe(const void *b, int n) { return n == 3 && memcmp(b, "PRB", 3) == 0; }
+
+static void send_msg(int s, size_t i, int dir)
+{
+    int rc = nn_send(s, payload(i, dir), SIZES[i], 0);
+    if (rc < 0 || (size_t) rc != SIZES[i]) {
+        fprintf(stderr, "[%s] send of %zu bytes: ", tag, SIZES[i]);
+        die("nn_send");
+    }
+}
+
+/* Receive message i of direction dir, skipping readiness probes. */
+static void recv_msg(int s, size_t i, int dir)
+{
+    for (;;) {
+        void *b = NULL;
+        int rc = nn_recv(s, &b, NN_MSG, 0);
+        if (rc < 0) {
+            fprintf(stderr, "[%s] waiting for %zu bytes: ", tag, SIZES[i]);
+            die("nn_recv");
+        }
+        if (is_probe(b, rc)) {
+            nn_freemsg(b);
+            continue;
+        }
+        if ((size_t) rc != SIZES[i] || memcmp(b, payload(i, dir), SIZES[i]) != 0) {
+            fprintf(stderr, "[%s] message %zu: got %d bytes, want %zu (or content differs)\n", tag,
+                    i, rc, SIZES[i]);
+            exit(1);
+        }
+        nn_freemsg(b);
+        return;
+    }
+}
+
+static void set_int(int s, int level, int opt, int v, const char *what)
+{
+    if (nn_setsockopt(s, level, opt, &v, sizeof(v)) != 0)
+        die(what);
+}
+
+/* Check that we run on the library we were built for: a stray
+   LD_LIBRARY_PATH must not turn a stock-vs-femtomsg run into femtomsg
+   against itself. */
+static void check_library(void)
+{
+#ifdef EXPECT_LIB
+    Dl_info info;
+    char a[PATH_MAX], b[PATH_MAX];
+    if (!dladdr((void *) nn_socket, &info) || !realpath(info.dli_fname, a) ||
+        !realpath(EXPECT_LIB, b) || strcmp(a, b) != 0) {
+        fprintf(stderr, "[%s] runs on %s, not on %s\n", tag, info.dli_fname ? info.dli_fname : "?",
+                EXPECT_LIB);
+        exit(1);
+    }
+#endif
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s proto role addr bind|connect\n", argv[0]);
+        return 2;
+    }
+    const char *proto = argv[1];
+    int role = atoi(argv[2]);
+    const char *addr = argv[3];
+    int bind = strcmp(argv[4], "bind") == 0;
+    static char tagbuf[64];
+    snprintf(tagbuf, sizeof(tagbuf), "%s %s/%d", PEER_LIB, proto, role);
+    tag = tagbuf;
+    check_library();
+    make_pattern();
+
+    int type;
+    if (!strcmp(proto, "pair"))
+        type = NN_PAIR;
+    else if (!strcmp(proto, "reqrep"))
+        type = role ? NN_REP : NN_REQ;
+    else if (!strcmp(proto, "pubsub"))
+        type = role ? NN_SUB : NN_PUB;
+    else if (!strcmp(proto, "pipeline") || !strcmp(proto, "linger"))
+        type = role ? NN_PULL : NN_PUSH;
+    else if (!strcmp(proto, "survey"))
+        type = role ? NN_RESPONDENT : NN_SURVEYOR;
+    else if (!strcmp(proto, "bus"))
+        type = NN_BUS;
+    else
+        return 2;
+
+    int s = nn_socket(AF_SP, type);
+    if (s < 0) {
+        if (errno == EINVAL || errno == ENOTSUP || errno == EPROTONOSUPPORT)
+            return 77;
+        die("nn_socket");
+    }
+    set_int(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, -1, "RCVMAXSIZE");
+    set_int(s, NN_SOL_SOCKET, NN_RCVTIMEO, TIMEOUT_MS, "RCVTIMEO");
+    set_int(s, NN_SOL_SOCKET, NN_SNDTIMEO, TIMEOUT_MS, "SNDTIMEO");
+    set_int(s, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20, "RECONNECT_IVL");
+    if (type == NN_SUB && nn_setsockopt(s, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) != 0)
+        die("subscribe");
+    int rc = bind ? nn_bind(s, addr) : nn_connect(s, addr);
+    if (rc < 0) {
+        if (errno == EADDRINUSE)
+            return 98;
+        die(bind ? "nn_bind" : "nn_connect");
+    }
+    ctl_send("READY");
+
+    if (!strcmp(proto, "linger")) {
+        if (type == NN_PUSH) {
+            /* Everything fits in the send queue; nn_close must flush it. */
+            set_int(s, NN_SOL_SOCKET, NN_SNDBUF, 2 * LINGER_N * LINGER_SIZE, "SNDBUF");
+            set_int(s, NN_SOL_SOCKET, NN_LINGER, TIMEOUT_MS, "LINGER");
+            for (int i = 0; i < LINGER_N; i++) {
+                memcpy(pattern, &i, sizeof(i));
+                if (nn_send(s, pattern, LINGER_SIZE, 0) != LINGER_SIZE)
+                    die("nn_send");
+            }
+        } else {
+            for (int i = 0; i < LINGER_N; i++) {
+                void *b;
+                int n = nn_recv(s, &b, NN_MSG, 0);
+                if (n < 0)
+                    die("nn_recv");
+                int id;
+                memcpy(&id, b, sizeof(id));
+                if (n != LINGER_SIZE || id != i ||
+                    memcmp((char *) b + 4, pattern + 4, LINGER_SIZE - 4) != 0) {
+                    fprintf(stderr, "[%s] message %d: got %d bytes, id %d\n", tag, i, n, id);
+                    return 1;
+                }
+                nn_freemsg(b);
+            }
+        }
+        nn_close(s);
+        free(pattern);
+        return 0;
+    }
+
+    if (type == NN_PAIR || type == NN_BUS) {
+        /* BUS drops what it sends before a peer is there: probe first. */
+        if (type == NN_BUS && role == 0) {
+            double end = now_s() + TIMEOUT_MS / 1000.0;
+            do {
+                if (now_s() > end)
+                    die("no BUS peer");
+                nn_send(s, "PRB", 3, NN_DONTWAIT);
+            } while (!ctl_poll("BUSOK", 20));
+        } else if (type == NN_BUS) {
+            void *b;
+            int n;
+            while ((n = nn_recv(s, &b, NN_MSG, 0)) >= 0 && !is_probe(b, n))
+                nn_freemsg(b);
+            if (n < 0)
+                die("waiting for a probe");
+            nn_freemsg(b);
+            ctl_send("BUSOK");
+        }
+        for (size_t i = 0; i < NSIZES; i++) {
+            if (role == 0) {
+                send_msg(s, i, 1);
+                recv_msg(s, i, 2);
+            } else {
+                recv_msg(s, i, 1);
+                send_msg(s, i, 2);
+            }
+        }
+        if (role == 0)
+            ctl_send("DONE");
+        else
+            ctl_wait("DONE");
+    } else if (type == NN_REQ || type == NN_REP) {
+        for (size_t i = 0; i < NSIZES; i++) {
+            if (type == NN_REQ) {
+                send_msg(s, i, 1);
+                recv_msg(s, i, 2);
+            } else {
+                recv_msg(s, i, 1);
+                send_msg(s, i, 2);
+            }
+        }
+        if (type == NN_REQ)
+            ctl_send("DONE");
+        else
+            ctl_wait("DONE");
+    } else if (type == NN_PUSH || type == NN_PULL) {
+        for (size_t i = 0; i < NSIZES; i++)
+            if (type == NN_PUSH)
+                send_msg(s, i, 1);
+            else
+                recv_msg(s, i, 1);
+        if (type == NN_PULL)
+            ctl_send("DONE");
+        else
+            ctl_wait("DONE");
+    } else if (type == NN_PUB || type == NN_SUB) {
+        /* PUB drops for absent or busy subscribers: probe until one hears,
+           then publish one message at a time, each acknowledged. */
+        if (type == NN_PUB) {
+            double end = now_s() + TIMEOUT_MS / 1000.0;
+            do {
+                if (now_s() > end)
+                    die("no subscriber");
+                nn_send(s, "PRB", 3, NN_DONTWAIT);
+            } while (!ctl_poll("SUBOK", 20));
+            for (size_t i = 0; i < NSIZES; i++) {
+                send_msg(s, i, 1);
+                ctl_wait("ACK");
+            }
+        } else {
+            void *b;
+            int n;
+            while ((n = nn_recv(s, &b, NN_MSG, 0)) >= 0 && !is_probe(b, n))
+                nn_freemsg(b);
+            if (n < 0)
+                die("waiting for a probe");
+            nn_freemsg(b);
+            ctl_send("SUBOK");
+            for (size_t i = 0; i < NSIZES; i++) {
+                recv_msg(s, i, 1);
+                ctl_send("ACK");
+            }
+        }
+    } else if (type == NN_SURVEYOR) {
+        /* A survey with no respondent yet times out: probe until answered. */
+        set_int(s, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, 250, "SURVEYOR_DEADLINE");
+        double end = now_s() + TIMEOUT_MS / 1000.0;
+        for (;;) {
+            if (now_s() > end)
+                die("no respondent");
+            if (nn_send(s, "PRB", 3, 0) != 3)
+                die("probe survey");
+            void *b;
+            int n = nn_recv(s, &b, NN_MSG, 0);
+            if (n >= 0) {
+                int ok = is_probe(b, n);
+                nn_freemsg(b);
+                if (ok)
+                    break;
+            } else if (errno != ETIMEDOUT) {
+                die("probe reply");
+            }
+        }
+        set_int(s, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, TIMEOUT_MS, "SURVEYOR_DEADLINE");
+        for (size_t i = 0; i < NSIZES; i++) {
+            send_msg(s, i, 1);
+            recv_msg(s, i, 2);
+        }
+        ctl_send("DONE");
+    } else { /* RESPONDENT */
+        for (size_t i = 0; i < NSIZES;) {
+            void *b;
+            int n = nn_recv(s, &b, NN_MSG, 0);
+            if (n < 0)
+                die("waiting for a survey");
+            if (is_probe(b, n)) {
+                nn_freemsg(b);
+                if (nn_send(s, "PRB", 3, 0) != 3)
+                    die("probe answer");
+                continue;
+            }
+            if ((size_t) n != SIZES[i] || memcmp(b, payload(i, 1), SIZES[i]) != 0) {
+                fprintf(stderr, "[%s] survey %zu: got %d bytes, want %zu (or content differs)\n",
+                        tag, i, n, SIZES[i]);
+                return 1;
+            }
+            nn_freemsg(b);
+            send_msg(s, i, 2);
+            i++;
+        }
+        ctl_wait("DONE");
+    }
+    nn_close(s);
+    free(pattern);
+    return 0;
+}
