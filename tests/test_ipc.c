@@ -4,7 +4,8 @@
    at bind; the file removed at close unless someone else replaced it;
    relative paths; messages of 0 B to 5 MiB both ways and bursts; connect
    before bind and reconnection; backpressure; every protocol pair; an
-   incompatible peer; the NN_IPC options. */
+   incompatible peer; the NN_IPC options; NN_LINGER holding nn_close until
+   the peer has taken everything and closed. */
 #include "testutil.h"
 
 #include <nanomsg/bus.h>
@@ -16,6 +17,8 @@
 #include <nanomsg/survey.h>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -81,6 +84,14 @@ static bool exists(const char *path)
 {
     struct stat st;
     return lstat(path, &st) == 0;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
 }
 
 static uint8_t *pattern(size_t n, unsigned seed)
@@ -413,6 +424,108 @@ static void test_options(void)
     nn_close(s);
 }
 
+/* Read exactly n bytes from a raw descriptor, 10 s at most per read. */
+static bool raw_read(int fd, void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 10000) != 1)
+            return false;
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t) r;
+    }
+    return true;
+}
+
+struct closer {
+    int s;
+    atomic_int done;
+};
+
+static void *closer_main(void *arg)
+{
+    struct closer *c = arg;
+    nn_close(c->s);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* NN_LINGER: nn_close returns only once the peer has closed after our EOF
+   (or at the linger), never while what we wrote merely sits in the kernel:
+   a program exits right after nn_close, and closing an ipc socket makes the
+   peer see POLLHUP, on which the stock library drops what it has not yet
+   taken. The peer here is a raw socket that checks exactly that. Small
+   messages go out through the direct write with nothing left queued at
+   close; large ones are still queued when nn_close starts. */
+static void linger_until_peer_closes(int count, size_t size)
+{
+    char path[108], addr[NN_SOCKADDR_MAX];
+    fresh_path(path, sizeof(path));
+    url(addr, path);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    CHECK(bind(l, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+    CHECK(listen(l, 4) == 0);
+
+    int s = sock(NN_PUSH);
+    set_int(s, NN_SNDBUF, 8 * 1024 * 1024); /* everything fits in our queue */
+    set_int(s, NN_LINGER, 30000);
+    CHECK(nn_connect(s, addr) >= 0);
+    struct pollfd lp = {.fd = l, .events = POLLIN};
+    CHECK(poll(&lp, 1, 10000) == 1);
+    int fd = accept(l, NULL, NULL);
+    CHECK(fd >= 0);
+    const uint8_t pull_hdr[8] = {0, 'S', 'P', 0, 0, NN_PULL & 0xff, 0, 0};
+    uint8_t hdr[8];
+    CHECK(write(fd, pull_hdr, 8) == 8);
+    CHECK(raw_read(fd, hdr, 8) && hdr[1] == 'S' && hdr[5] == (NN_PUSH & 0xff));
+
+    uint8_t *m = pattern(size, 9);
+    for (int i = 0; i < count; i++) {
+        memcpy(m, &i, sizeof(i));
+        CHECK(nn_send(s, m, size, 0) == (int) size);
+    }
+    struct closer c = {.s = s};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, closer_main, &c) == 0);
+
+    uint8_t *got = malloc(size);
+    int ok = 0;
+    for (int i = 0; i < count; i++) {
+        uint8_t pfx[9];
+        memcpy(m, &i, sizeof(i));
+        if (!raw_read(fd, pfx, 9) || pfx[0] != 1 || get_be64(pfx + 1) != size ||
+            !raw_read(fd, got, size) || memcmp(got, m, size) != 0)
+            break;
+        ok++;
+    }
+    CHECK(ok == count);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char b;
+    CHECK(poll(&pfd, 1, 10000) == 1 && read(fd, &b, 1) == 0); /* our EOF */
+    pfd.events = 0;
+    CHECK(poll(&pfd, 1, 0) == 0);  /* no POLLHUP: the sender is still open */
+    CHECK(!atomic_load(&c.done));  /* and nn_close still waits for us */
+    close(fd);
+    CHECK(WAIT_FOR(atomic_load(&c.done), 10)); /* long before the linger */
+    pthread_join(th, NULL);
+    free(got);
+    free(m);
+    close(l);
+    unlink(path);
+}
+
+static void test_linger(void)
+{
+    linger_until_peer_closes(8, 1000);
+    linger_until_peer_closes(16, 256 * 1024);
+}
+
 int main(void)
 {
     test_path_errors();
@@ -424,6 +537,7 @@ int main(void)
     test_every_protocol();
     test_incompatible_peer();
     test_options();
+    test_linger();
     nn_term();
     TEST_DONE();
 }

@@ -4,7 +4,8 @@
    and the local;remote form; NN_TCP_NODELAY; connect before bind,
    reconnection after the peer went (also a killed peer process), backoff;
    nn_shutdown of one endpoint; backpressure both ways; NN_RCVMAXSIZE;
-   NN_LINGER delivering the tail at close; statistics; an incompatible peer;
+   NN_LINGER delivering the tail at close and holding nn_close until the
+   peer has taken everything and closed; statistics; an incompatible peer;
    every protocol pair over tcp; a slow resolver not blocking the caller. */
 #include "testutil.h"
 
@@ -16,11 +17,14 @@
 #include <nanomsg/survey.h>
 #include <nanomsg/tcp.h>
 
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -642,6 +646,108 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* Read exactly n bytes from a raw descriptor, 10 s at most per read. */
+static bool raw_read(int fd, void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 10000) != 1)
+            return false;
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t) r;
+    }
+    return true;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+struct closer {
+    int s;
+    atomic_int done;
+};
+
+static void *closer_main(void *arg)
+{
+    struct closer *c = arg;
+    nn_close(c->s);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* NN_LINGER: nn_close returns only once the peer has closed after our EOF
+   (or at the linger), not when what we wrote reached our kernel: a program
+   exits right after nn_close, and a tcp close with unread input resets the
+   connection, on which the stock library drops what it has not yet taken.
+   The peer is a raw socket. Small messages leave nothing queued at close
+   (direct write); large ones are still queued when nn_close starts. */
+static void linger_until_peer_closes(int count, size_t size)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(in);
+    CHECK(bind(l, (struct sockaddr *) &in, sizeof(in)) == 0);
+    CHECK(getsockname(l, (struct sockaddr *) &in, &len) == 0);
+    CHECK(listen(l, 4) == 0);
+    char addr[NN_SOCKADDR_MAX];
+    snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", ntohs(in.sin_port));
+
+    int s = sock(NN_PUSH);
+    set_int(s, NN_SNDBUF, 8 * 1024 * 1024); /* everything fits in our queue */
+    set_int(s, NN_LINGER, 30000);
+    CHECK(nn_connect(s, addr) >= 0);
+    struct pollfd lp = {.fd = l, .events = POLLIN};
+    CHECK(poll(&lp, 1, 10000) == 1);
+    int fd = accept(l, NULL, NULL);
+    CHECK(fd >= 0);
+    const uint8_t pull_hdr[8] = {0, 'S', 'P', 0, 0, NN_PULL & 0xff, 0, 0};
+    uint8_t hdr[8];
+    CHECK(write(fd, pull_hdr, 8) == 8);
+    CHECK(raw_read(fd, hdr, 8) && hdr[1] == 'S' && hdr[5] == (NN_PUSH & 0xff));
+
+    uint8_t *m = pattern(size, 9);
+    for (int i = 0; i < count; i++) {
+        memcpy(m, &i, sizeof(i));
+        CHECK(nn_send(s, m, size, 0) == (int) size);
+    }
+    struct closer c = {.s = s};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, closer_main, &c) == 0);
+
+    uint8_t *got = malloc(size);
+    int ok = 0;
+    for (int i = 0; i < count; i++) {
+        uint8_t pfx[8];
+        memcpy(m, &i, sizeof(i));
+        if (!raw_read(fd, pfx, 8) || get_be64(pfx) != size || !raw_read(fd, got, size) ||
+            memcmp(got, m, size) != 0)
+            break;
+        ok++;
+    }
+    CHECK(ok == count);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char b;
+    CHECK(poll(&pfd, 1, 10000) == 1 && read(fd, &b, 1) == 0); /* our FIN */
+    pfd.events = 0;
+    CHECK(poll(&pfd, 1, 0) == 0);  /* no reset */
+    CHECK(!atomic_load(&c.done));  /* nn_close still waits for us */
+    close(fd);
+    CHECK(WAIT_FOR(atomic_load(&c.done), 10)); /* long before the linger */
+    pthread_join(th, NULL);
+    free(got);
+    free(m);
+    close(l);
+}
+
 /* NN_LINGER: messages queued behind a slow reader still reach it after
    the sender's nn_close, which waits (up to the linger) for them to go. */
 static void test_linger(void)
@@ -686,6 +792,9 @@ static void test_linger(void)
     CHECK(took >= 0.25 && took < 5);
     free(m);
     nn_close(a);
+
+    linger_until_peer_closes(8, 1000);
+    linger_until_peer_closes(16, 256 * 1024);
 }
 
 /* A peer process killed outright: the connection is counted broken and

@@ -24,11 +24,18 @@
    ops->inq_space.
 
    Closing (nn_close, nn_shutdown): the socket forgets the endpoint's pipes
-   at once, but a connection with output still queued stays open on the
-   loop, and the closing thread waits until that output reached the kernel
-   or NN_LINGER ms passed. Then the connection shuts its write side and
-   reads (discarding) until the peer's FIN, so that closing with unread
-   input does not reset the connection and throw away what was sent.
+   at once, but with NN_LINGER non-zero each connection stays open on the
+   loop: it writes out what is queued, shuts its write side, and reads
+   (discarding) until the peer closes in turn; the closing thread waits for
+   that, or NN_LINGER ms. Output in the kernel is not yet delivered: the
+   program usually exits right after nn_close, and closing the descriptor
+   then makes the peer lose what it has not taken. An ipc peer sees POLLHUP
+   at once, and the stock library drops its connection on it with data
+   still unread (even a whole message it read but nn_recv did not take); a
+   tcp close with input unread sends RST and drops what our kernel has not
+   sent. Our EOF instead reaches the peer only after everything before it,
+   and every implementation answers it by closing, so the peer's close is
+   the proof that it has it all.
 
    Threads and locks. Everything about an endpoint (listener, connector,
    resolver hand-off, its list of connections) and the receive side of every
@@ -65,13 +72,14 @@
 #define ACCEPT_BUDGET 16
 #define IOV_MSGS 32            /* queued messages gathered into one sendmsg */
 #define ACCEPT_PAUSE_MS 100    /* after EMFILE and the like */
-#define DRAIN_MAX_MS 10000     /* bound on waiting for the peer's FIN at close */
+#define DRAIN_MAX_MS 10000     /* bound on the wait for the peer's close under an
+                                  infinite NN_LINGER */
 
 enum conn_state {
     CS_HANDSHAKE, /* waiting for the peer's SP header */
     CS_ACTIVE,    /* attached to the socket, messages flow */
     CS_LINGER,    /* endpoint closed: flushing what was queued */
-    CS_DRAIN,     /* flushed and shut for writing: waiting for the peer's FIN */
+    CS_DRAIN,     /* flushed and shut for writing: waiting for the peer's close */
     CS_DEAD,
 };
 
@@ -85,7 +93,8 @@ struct conn {
 
     /* Loop thread only. */
     struct sep *sep;         /* NULL once the endpoint let go of it */
-    struct sep *linger_sep;  /* endpoint whose close waits for our flush */
+    struct sep *linger_sep;  /* endpoint whose close waits for our end */
+    bool linger_forever;     /* NN_LINGER < 0: the flush has no deadline */
     struct fm_list ep_node;  /* sep->conns */
     struct fm_watch watch;
     struct fm_timer timer;   /* header deadline, then linger deadline */
@@ -607,6 +616,13 @@ static int conn_read(struct conn *c)
     return 0;
 }
 
+/* All is written: send our EOF behind it. c->lock held. */
+static void conn_shut(struct conn *c)
+{
+    c->state = CS_DRAIN;
+    shutdown(c->fd, SHUT_WR);
+}
+
 static void conn_on_event(struct fm_watch *w, uint32_t ev)
 {
     struct conn *c = w->arg;
@@ -623,15 +639,18 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
             writable = true;
         }
         if (c->state == CS_LINGER && !conn_pending(c)) {
-            c->state = CS_DRAIN;
-            shutdown(c->fd, SHUT_WR);
+            conn_shut(c);
             flushed = true;
         }
         conn_update_events(c);
     }
     pthread_mutex_unlock(&c->lock);
-    if (flushed)
-        conn_linger_done(c);
+    if (flushed && c->linger_forever) {
+        /* A peer that took everything closes at our EOF; one that does
+           not must not hold nn_close for ever. */
+        c->deadline = fm_now_ms() + DRAIN_MAX_MS;
+        fm_timer_schedule(&c->timer, DRAIN_MAX_MS);
+    }
     if (writable && c->attached) /* a detached pipe's socket may be gone */
         fm_pipe_writable(c->pipe);
     if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
@@ -695,10 +714,12 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     fm_timer_schedule(&c->timer, HS_TIMEOUT_MS);
 }
 
-/* The endpoint closes: a connection with queued output lingers (flushes
-   for up to NN_LINGER ms, the closing thread waiting), then shuts its
-   write side and waits briefly for the peer's FIN, so that closing with
-   unread input does not reset the connection and discard what was sent. */
+/* The endpoint closes. With NN_LINGER 0 the connection goes at once.
+   Otherwise it writes out its queue, shuts its write side and reads
+   (discarding) until the peer closes, and the closing thread waits for
+   that end (conn_destroy), NN_LINGER ms at most: see "Closing" above for
+   why output in the kernel is not enough. This holds with nothing queued
+   too: what the direct-write path handed the kernel may still be unread. */
 static void conn_let_go(struct conn *c, struct sep *e)
 {
     fm_list_remove(&c->ep_node);
@@ -711,25 +732,23 @@ static void conn_let_go(struct conn *c, struct sep *e)
     conn_forget(c);
     conn_drop_input(c);
     uint64_t now = fm_now_ms();
-    uint64_t span = e->linger < 0 ? UINT64_MAX / 4 : (uint64_t) e->linger;
     pthread_mutex_lock(&c->lock);
     c->rx_paused = false;
-    if (conn_pending(c) && !c->broken) {
+    if (conn_pending(c) && !c->broken)
         c->state = CS_LINGER;
-        c->linger_sep = e;
-    } else {
-        c->state = CS_DRAIN;
-        shutdown(c->fd, SHUT_WR);
-        if (span > DRAIN_MAX_MS)
-            span = DRAIN_MAX_MS;
-    }
+    else
+        conn_shut(c); /* a broken one goes on its next event */
     conn_update_events(c);
+    bool flushing = c->state == CS_LINGER;
     pthread_mutex_unlock(&c->lock);
-    if (c->linger_sep) {
-        pthread_mutex_lock(&e->lock);
-        e->lingering++;
-        pthread_mutex_unlock(&e->lock);
-    }
+    c->linger_sep = e;
+    c->linger_forever = e->linger < 0;
+    pthread_mutex_lock(&e->lock);
+    e->lingering++;
+    pthread_mutex_unlock(&e->lock);
+    uint64_t span = !c->linger_forever ? (uint64_t) e->linger
+                    : flushing         ? UINT64_MAX / 4
+                                       : DRAIN_MAX_MS;
     c->deadline = now + span;
     fm_timer_schedule(&c->timer, span);
 }
@@ -1069,8 +1088,9 @@ void fm_stream_close(struct fm_ep *ep)
     e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
     fm_sock_unlock(ep->sock);
     fm_loop_post(sep_close_task, e);
-    /* Every lingering connection leaves that state by its deadline timer
-       at the latest, so this wait is bounded by NN_LINGER. */
+    /* Every lingering connection ends by its deadline timer at the latest,
+       so this wait is bounded by NN_LINGER (and by DRAIN_MAX_MS once
+       flushed, when NN_LINGER is infinite). */
     pthread_mutex_lock(&e->lock);
     while (!e->close_done || e->lingering > 0)
         pthread_cond_wait(&e->cond, &e->lock);
