@@ -199,13 +199,17 @@ int fm_watch_add(struct fm_watch *w, int fd, uint32_t events,
 
 int fm_watch_set(struct fm_watch *w, uint32_t events)
 {
+    /* The common case on every send: nothing changes, so no loop lock. The
+       caller serialises its own calls for w (a connection's lock). */
+    if (__atomic_load_n(&w->events, __ATOMIC_ACQUIRE) == events)
+        return 0;
     pthread_mutex_lock(&loop.lock);
     int rc = 0;
     if (w->registered && w->events != events) {
         struct epoll_event ev = {.events = events, .data.ptr = w};
         rc = epoll_ctl(loop.epfd, EPOLL_CTL_MOD, w->fd, &ev) == 0 ? 0 : -errno;
         if (rc == 0)
-            w->events = events;
+            __atomic_store_n(&w->events, events, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&loop.lock);
     return rc;

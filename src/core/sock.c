@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -689,6 +690,10 @@ static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadlin
             return 0;
         cpu_relax();
         if ((i & 63) == 0) {
+            /* On a machine with more runnable threads than CPUs the peer
+               may be waiting for this very CPU: let it run. Returns at once
+               when nothing else is runnable. */
+            sched_yield();
             clock_gettime(CLOCK_MONOTONIC, &t);
             if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > SPIN_NS)
                 break;
