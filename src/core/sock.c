@@ -1040,11 +1040,23 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
         return fail(EINVAL);
     if (nfds > 0 && !fds)
         return fail(EFAULT);
-    struct pollfd stackbuf[32];
-    struct pollfd *pfd = nfds * 2 <= 32 ? stackbuf : calloc((size_t) nfds * 2, sizeof(*pfd));
-    if (!pfd)
+    struct pollfd pfd_stack[32];
+    struct fm_sock *held_stack[16];
+    bool small = nfds <= 16;
+    struct pollfd *pfd = small ? pfd_stack : calloc((size_t) nfds * 2, sizeof(*pfd));
+    struct fm_sock **held = small ? held_stack : calloc((size_t) nfds, sizeof(*held));
+    if (!pfd || !held) {
+        if (!small) {
+            free(pfd);
+            free(held);
+        }
         return fail(ENOMEM);
-    int err = 0;
+    }
+    /* Every socket is held for the whole poll(): its descriptors cannot be
+       closed (and their numbers handed to someone else) under us. A
+       concurrent nn_close first signals them, which ends the poll, and then
+       waits for us to let go. */
+    int err = 0, nheld = 0;
     for (int i = 0; i < nfds; i++) {
         pfd[2 * i].fd = pfd[2 * i + 1].fd = -1;
         pfd[2 * i].events = pfd[2 * i + 1].events = POLLIN;
@@ -1054,11 +1066,11 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
             err = EBADF;
             break;
         }
+        held[nheld++] = s;
         /* As stock: asking for a direction the socket type lacks is an
            error, not a silent never. */
         if (((fds[i].events & NN_POLLOUT) && s->snd.fd < 0) ||
             ((fds[i].events & NN_POLLIN) && s->rcv.fd < 0)) {
-            sock_release(s);
             err = ENOPROTOOPT;
             break;
         }
@@ -1072,7 +1084,6 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
             pfd[2 * i + 1].fd = s->rcv.fd;
         }
         fm_sock_unlock(s);
-        sock_release(s);
     }
     int rc = err ? -1 : poll(pfd, (nfds_t) nfds * 2, timeout);
     if (rc < 0 && !err)
@@ -1081,19 +1092,21 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
     for (int i = 0; !err && i < nfds; i++) {
         fds[i].revents = 0;
         /* A socket closed meanwhile (nn_close, nn_term) reports nothing. */
-        struct fm_sock *s = sock_acquire(fds[i].fd);
-        if (!s)
+        if (atomic_load(&held[i]->closing))
             continue;
-        sock_release(s);
-        if (pfd[2 * i].revents & (POLLIN | POLLNVAL))
+        if (pfd[2 * i].revents & POLLIN)
             fds[i].revents |= NN_POLLOUT;
-        if (pfd[2 * i + 1].revents & (POLLIN | POLLNVAL))
+        if (pfd[2 * i + 1].revents & POLLIN)
             fds[i].revents |= NN_POLLIN;
         if (fds[i].revents)
             ready++;
     }
-    if (pfd != stackbuf)
+    for (int i = 0; i < nheld; i++)
+        sock_release(held[i]);
+    if (!small) {
         free(pfd);
+        free(held);
+    }
     return err ? fail(err) : ready;
 }
 
