@@ -9,6 +9,7 @@ extern const struct fm_proto fm_surveyor, fm_respondent;
 extern const struct fm_proto fm_pub, fm_sub, fm_push, fm_pull, fm_bus;
 extern const struct fm_transport fm_inproc;
 extern const struct fm_transport fm_tcp, fm_ipc;
+extern const struct fm_transport fm_ws;
 
 const struct fm_proto *const fm_protocols[] = {
     &fm_pair,
@@ -21,5 +22,6 @@ const struct fm_proto *const fm_protocols[] = {
 const struct fm_transport *const fm_transports[] = {
     &fm_inproc,
     &fm_tcp, &fm_ipc,
+    &fm_ws,
     NULL,
 };

@@ -6,8 +6,9 @@
 
      bind:    "*:port", "[addr]:port", "addr:port", "ifname:port"
      connect: "[local;]host:port", local a literal, host a literal or a DNS name
-   (each after the "tcp://" scheme). */
-#include "stream.h"
+   (each after the "tcp://" scheme). tcp_addr.h lends this syntax and the
+   listening socket to ws://, which runs over TCP too. */
+#include "tcp_addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -164,6 +165,10 @@ static int split_port(const char *addr, size_t *head_len, unsigned short *port)
     return parse_port(colon + 1, port);
 }
 
+int fm_tcp_parse_port(const char *s, unsigned short *port) { return parse_port(s, port); }
+void fm_tcp_set_port(struct sockaddr_storage *ss, unsigned short port) { set_port(ss, port); }
+bool fm_tcp_hostname_ok(const char *s, size_t n) { return hostname_ok(s, n); }
+
 static const char *addr_of(struct fm_ep *ep) { return ep->addr + strlen("tcp://"); }
 
 static void tcp_tune(struct fm_ep *ep, int fd)
@@ -185,28 +190,33 @@ static const struct fm_stream_tp tcp_stream = {
     .tune = tcp_tune,
 };
 
-static int tcp_bind(struct fm_ep *ep)
+int fm_tcp_parse_bind(const char *a, bool v4only, struct sockaddr_storage *ss,
+                      socklen_t *len, bool *any)
 {
-    const char *a = addr_of(ep);
     size_t hl;
     unsigned short port;
     int rc = split_port(a, &hl, &port);
     if (rc)
         return rc;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    rc = resolve_iface(a, hl, ep->ipv4only, true, &ss, &len);
+    rc = resolve_iface(a, hl, v4only, true, ss, len);
     if (rc)
         return rc;
-    set_port(&ss, port);
+    set_port(ss, port);
+    *any = hl == 1 && a[0] == '*';
+    return 0;
+}
 
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 && errno == EAFNOSUPPORT && ss.ss_family == AF_INET6 && hl == 1 && a[0] == '*') {
+int fm_tcp_listen(struct sockaddr_storage *ss, socklen_t *len, bool any, bool v4only)
+{
+    int rc;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && errno == EAFNOSUPPORT && ss->ss_family == AF_INET6 && any) {
         /* "*" without IPv6 in the kernel: all IPv4 interfaces, then. */
-        memset(&ss, 0, sizeof(ss));
-        ss.ss_family = AF_INET;
-        len = sizeof(struct sockaddr_in);
-        set_port(&ss, port);
+        unsigned short port = ntohs(((struct sockaddr_in6 *) ss)->sin6_port);
+        memset(ss, 0, sizeof(*ss));
+        ss->ss_family = AF_INET;
+        *len = sizeof(struct sockaddr_in);
+        set_port(ss, port);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     }
     if (fd < 0)
@@ -214,29 +224,41 @@ static int tcp_bind(struct fm_ep *ep)
     int one = 1, zero = 0;
     /* Rebinding a port whose old connections sit in TIME_WAIT must work. */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, ep->ipv4only ? &one : &zero, sizeof(int));
-    if (bind(fd, (struct sockaddr *) &ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+    if (ss->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v4only ? &one : &zero, sizeof(int));
+    if (bind(fd, (struct sockaddr *) ss, *len) != 0 || listen(fd, SOMAXCONN) != 0) {
         rc = -errno;
         close(fd);
         return rc;
     }
+    return fd;
+}
+
+static int tcp_bind(struct fm_ep *ep)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool any;
+    int rc = fm_tcp_parse_bind(addr_of(ep), ep->ipv4only, &ss, &len, &any);
+    if (rc)
+        return rc;
+    int fd = fm_tcp_listen(&ss, &len, any, ep->ipv4only);
+    if (fd < 0)
+        return fd;
     rc = fm_stream_listen(ep, &tcp_stream, fd, NULL);
     if (rc)
         close(fd);
     return rc;
 }
 
-static int tcp_connect(struct fm_ep *ep)
+int fm_tcp_parse_connect(const char *a, bool v4only, struct fm_stream_target *t)
 {
-    const char *a = addr_of(ep);
     size_t hl;
     unsigned short port;
     int rc = split_port(a, &hl, &port);
     if (rc)
         return rc;
-    struct fm_stream_target t;
-    memset(&t, 0, sizeof(t));
+    memset(t, 0, sizeof(*t));
     const char *semi = memchr(a, ';', hl);
     const char *host = semi ? semi + 1 : a;
     size_t host_len = hl - (size_t) (host - a);
@@ -251,27 +273,36 @@ static int tcp_connect(struct fm_ep *ep)
         name[host_len - 1] = '\0';
         lit = name + 1;
     }
-    if (parse_literal(lit, ep->ipv4only, &t.remote, &t.remote_len) == 0) {
-        set_port(&t.remote, port);
+    if (parse_literal(lit, v4only, &t->remote, &t->remote_len) == 0) {
+        set_port(&t->remote, port);
     } else {
         if (!hostname_ok(host, host_len))
             return -EINVAL;
-        memcpy(t.host, host, host_len);
-        t.host[host_len] = '\0';
-        t.port = port;
-        t.family = ep->ipv4only ? AF_INET : AF_UNSPEC;
+        memcpy(t->host, host, host_len);
+        t->host[host_len] = '\0';
+        t->port = port;
+        t->family = v4only ? AF_INET : AF_UNSPEC;
     }
     if (semi) {
         size_t ll = (size_t) (semi - a);
         /* Literals only, as the man page and the stock library have it. */
-        rc = resolve_iface(a, ll, ep->ipv4only, false, &t.local, &t.local_len);
+        rc = resolve_iface(a, ll, v4only, false, &t->local, &t->local_len);
         if (rc)
             return rc;
         if (ll == 1 && a[0] == '*')
-            t.local_len = 0; /* any: let the kernel pick */
-        else if (t.host[0])
-            t.family = t.local.ss_family;
+            t->local_len = 0; /* any: let the kernel pick */
+        else if (t->host[0])
+            t->family = t->local.ss_family;
     }
+    return 0;
+}
+
+static int tcp_connect(struct fm_ep *ep)
+{
+    struct fm_stream_target t;
+    int rc = fm_tcp_parse_connect(addr_of(ep), ep->ipv4only, &t);
+    if (rc)
+        return rc;
     return fm_stream_connect(ep, &tcp_stream, &t);
 }
 

@@ -1,0 +1,2005 @@
+/* ws.c: the ws:// transport (SP over WebSocket, RFC 6455). It owns the
+   address syntax ws://host[:port][/path], the listeners shared by every
+   endpoint bound to one host:port (routing upgrade requests by path), the
+   opening handshake on both sides with the <name>.sp.nanomsg.org
+   subprotocol, the framing (masking, fragmentation, control frames, the
+   close handshake), and the connection engine: send and receive paths with
+   their backpressure, reconnection with backoff, linger and statistics,
+   built the way stream.c builds them for tcp://.
+
+   A connection's life. Accepted: it waits up to HS_TIMEOUT_MS on its
+   listener's pending list for a complete request head; the path picks the
+   endpoint (404 when none), the headers and the subprotocol are checked
+   (400, or 426 for another WebSocket version), and only then does the
+   connection get its pipe, answer 101 and go to the endpoint. Connected:
+   it sends the request at once and waits as long for the 101, whose
+   Sec-WebSocket-Accept and subprotocol must match. Then one SP message
+   (protocol header and body, as tcp carries them) is one WebSocket message
+   of binary or (NN_WS_MSG_TYPE) text frames, at most WS_FRAG bytes each
+   because NNG refuses larger ones; received messages are reassembled from
+   any number of frames of any size up to NN_RCVMAXSIZE, checked before a
+   byte of the frame is buffered. A breach of the framing rules sends a
+   close frame with its status code (1002, 1007 for bad UTF-8 in text,
+   1009 too big), after which the connection only flushes that frame,
+   shuts its write side and waits briefly for the peer to go; a close frame
+   from the peer is answered the same way. The socket only ever sees the
+   pipe go away; a connecting endpoint dials again after NN_RECONNECT_IVL,
+   doubling up to NN_RECONNECT_IVL_MAX.
+
+   Output of a connection, in this order: the HTTP head (request, 101 or
+   refusal), control frames (pong) slipped in between frames, the queued
+   messages' frames, and last our close frame. A client masks each message
+   in place when it is handed over (copying only a body shared with other
+   messages) and keeps the key as four bytes in front of its protocol
+   header; frame headers are made when the frames are written. Send path
+   and backpressure as in stream.c: the sending thread writes straight to
+   the kernel when nothing is queued, the rest goes out on EPOLLOUT,
+   FM_PIPE_FULL past NN_SNDBUF queued bytes.
+
+   Threads and locks: as in stream.c. Endpoints, listeners' pending
+   connections and every connection's receive side belong to the loop
+   thread; a connection's send side and state are under c->lock, taken
+   after the socket lock (the core calls ops->send with it held) and never
+   held while calling into the core. The registry lock guards the list of
+   listeners and each listener's list of bound endpoints, which nn_bind
+   (any thread) extends and the loop thread reads to route and shrinks when
+   an endpoint closes; it is taken with no other lock held. Order:
+
+       socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
+       registry lock  ->  loop lock */
+#include "tcp_addr.h"
+#include "ws_codec.h"
+#include "ws_http.h"
+
+#include <errno.h>
+#include <nanomsg/ws.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define HS_TIMEOUT_MS 3000     /* the opening handshake must be done by then */
+#define CLOSE_WAIT_MS 1000     /* a failed connection's last words, and the peer's FIN */
+#define DRAIN_MAX_MS 10000     /* bound on waiting for the peer's FIN at close */
+#define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
+#define DIRECT_MIN (16 * 1024) /* frames this big are read into their message */
+#define READ_BUDGET 16
+#define ACCEPT_BUDGET 16
+#define ACCEPT_PAUSE_MS 100
+#define MAX_PENDING 128        /* connections per listener still in the handshake */
+#define WS_FRAG ((size_t) 1 << 20)
+#define IOV_W 64               /* iovecs per sendmsg */
+#define FH_SLOTS 32            /* frame headers per sendmsg */
+#define PRE_MAX 1024           /* our HTTP head */
+#define SP_SUFFIX ".sp.nanomsg.org"
+#define SP_NAME_MAX 40
+#define PATH_MAX_LEN (NN_SOCKADDR_MAX + 1)
+
+#define KEEPALIVE_IDLE_S 60
+#define KEEPALIVE_INTVL_S 10
+#define KEEPALIVE_CNT 6
+
+enum conn_state {
+    CS_HTTP,   /* the opening handshake */
+    CS_ACTIVE, /* attached to the socket, messages flow */
+    CS_LINGER, /* flushing what is queued, our close frame last */
+    CS_DRAIN,  /* all written and shut for writing: waiting for the peer's FIN */
+    CS_DEAD,
+};
+
+struct wsl;
+struct wsep;
+
+struct conn {
+    struct fm_pipe *pipe; /* NULL while an accepted connection is unrouted */
+    bool server;
+    int msg_op;           /* WS_OP_BINARY or WS_OP_TEXT */
+    size_t rcvmax;        /* SIZE_MAX: no limit */
+    size_t sndbuf;
+
+    /* Loop thread only. */
+    struct wsl *lsn;         /* whose pending list holds us (unrouted) */
+    struct wsep *sep;        /* whose conns list holds us */
+    struct wsep *linger_sep; /* endpoint whose close waits for our flush */
+    struct fm_list node;
+    struct fm_watch watch;
+    struct fm_timer timer;   /* handshake, then linger or close deadline */
+    uint64_t deadline;
+    bool attached;
+    bool counted;            /* in the endpoint's CURRENT_CONNECTIONS */
+    char accept[WS_ACCEPT_LEN + 1]; /* client: the answer our key wants */
+    struct ws_http_scan scan;       /* how far the HTTP head was searched */
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    struct fm_msg asm;       /* the message being reassembled */
+    size_t asm_len;          /* bytes of it filled */
+    bool frag_open;          /* a first frame without FIN came */
+    int frag_op;             /* its opcode */
+    size_t big_left;         /* payload of the current frame read into asm directly */
+    bool big_fin, big_masked;
+    uint8_t big_key[4];
+    size_t big_phase;
+
+    /* Guarded by lock; state is written only by the loop thread. */
+    pthread_mutex_t lock;
+    int fd;
+    enum conn_state state;
+    bool broken;
+    bool out_full;
+    bool rx_paused;
+    uint8_t pre[PRE_MAX];
+    size_t pre_len, pre_off;
+    uint8_t ctl[WS_FRAME_HDR_MAX + WS_CONTROL_MAX];
+    size_t ctl_len, ctl_off;
+    uint8_t tail[WS_FRAME_HDR_MAX + 2];
+    size_t tail_len, tail_off;
+    struct fm_msgq outq;
+    size_t out_off; /* wire bytes of the head message already sent */
+    uint8_t fh[FH_SLOTS][WS_FRAME_HDR_MAX];
+};
+
+/* A listening socket, shared by the endpoints bound to its address. */
+struct wsl {
+    struct fm_list node;        /* listeners (registry lock) */
+    struct sockaddr_storage key;
+    socklen_t key_len;
+    struct fm_list eps;         /* wsep.lnode (registry lock) */
+    /* Loop thread only. */
+    int fd;
+    struct fm_watch watch;
+    struct fm_timer pause;
+    struct fm_list pending;     /* conns in the handshake */
+    int npending;
+};
+
+struct resolve;
+
+struct wsep {
+    struct fm_ep *ep;
+    struct fm_sock *sock;
+    char path[PATH_MAX_LEN];    /* bound: the path served; connecting: the request target */
+    char my_name[SP_NAME_MAX];  /* our subprotocol name */
+    char peer_name[SP_NAME_MAX];/* the name a client asks the server for */
+    int msg_op;
+    size_t rcvmax, sndbuf;
+
+    /* bound */
+    struct wsl *lsn;
+    struct fm_list lnode;       /* lsn->eps (registry lock) */
+
+    /* Loop thread only. */
+    bool closing;
+    struct fm_list conns;
+    /* connector */
+    struct fm_stream_target target;
+    char host[NN_SOCKADDR_MAX + 8]; /* the Host header */
+    int cfd;
+    struct fm_watch cwatch;
+    struct fm_timer retry;
+    int ivl_base, ivl_max, ivl_cur;
+    struct resolve *resolving;
+    unsigned attempts;
+    struct conn *active;
+
+    /* Close hand-shake with the closing thread. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool close_done;
+    int lingering;
+    int linger;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fm_list listeners = {&listeners, &listeners};
+
+static void conn_destroy(struct conn *c, int err);
+static void conn_on_timer(void *arg);
+static void sep_schedule_retry(struct wsep *e);
+static int frames_parse(struct conn *c, bool *full);
+
+/* ------------------------------------------------------------ helpers */
+
+/* Masking keys need not be secret, only unpredictable to whoever writes
+   the payload: a per-thread xorshift seeded from the system's entropy. */
+static _Thread_local uint64_t rng_state;
+
+static uint32_t rng32(void)
+{
+    if (!rng_state)
+        rng_state = ((uint64_t) fm_random_u32() << 32 | fm_random_u32()) | 1;
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return (uint32_t) ((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* The key of frame k (payload from offset a) of a message whose key is
+   key0. Binary frames each get their own, derived from key0 so that none
+   needs storing. Text frames end where characters do, at offsets a frame's
+   header cannot tell before the frame is placed; so each text frame's key
+   is key0 turned to its start, which masks every byte x of the message
+   with key0[x % 4] wherever the frames begin. */
+static void frag_key(bool text, const uint8_t *key0, size_t k, size_t a, uint8_t out[4])
+{
+    if (text || k == 0) {
+        for (size_t j = 0; j < 4; j++)
+            out[j] = key0[(a + j) & 3];
+        return;
+    }
+    uint32_t x = fm_get_u32(key0) + (uint32_t) k * 0x9E3779B9u;
+    x ^= x >> 16;
+    x *= 0x85EBCA6Bu;
+    x ^= x >> 13;
+    x *= 0xC2B2AE35u;
+    x ^= x >> 16;
+    fm_put_u32(out, x);
+}
+
+static void sp_name(int type, char *out)
+{
+    const struct fm_proto *p = fm_proto_find(type);
+    snprintf(out, SP_NAME_MAX, "%s%s", p ? p->name : "?", SP_SUFFIX);
+}
+
+/* The socket type a subprotocol name stands for, or -1. */
+static int sp_type_of(const char *v, size_t n)
+{
+    size_t sl = strlen(SP_SUFFIX);
+    if (n <= sl || strncasecmp(v + n - sl, SP_SUFFIX, sl) != 0)
+        return -1;
+    for (const struct fm_proto *const *p = fm_protocols; *p; p++)
+        if (strlen((*p)->name) == n - sl && strncasecmp((*p)->name, v, n - sl) == 0)
+            return (*p)->type;
+    return -1;
+}
+
+static void tune(int fd)
+{
+    /* Messages are written whole, one sendmsg each: Nagle would only hold
+       back the one after a handshake. */
+    int one = 1, v;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    v = KEEPALIVE_IDLE_S;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
+    v = KEEPALIVE_INTVL_S;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v));
+    v = KEEPALIVE_CNT;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v));
+}
+
+static void set_kernel_buffers(struct fm_ep *ep, int fd)
+{
+    if (ep->sndbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
+    if (ep->rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
+}
+
+static ssize_t send_iov(int fd, struct iovec *iov, int n)
+{
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t) n};
+    ssize_t w;
+    do
+        w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
+/* Write what the kernel takes of buf[*off, len). 0, or -errno. */
+static int send_part(int fd, const uint8_t *buf, size_t len, size_t *off)
+{
+    struct iovec iov = {.iov_base = (void *) (buf + *off), .iov_len = len - *off};
+    ssize_t w = send_iov(fd, &iov, 1);
+    if (w < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    *off += (size_t) w;
+    return 0;
+}
+
+/* ------------------------------------------------------ frame layout */
+
+/* A client's queued message carries its masking key in front of its
+   protocol header; the payload is what follows. */
+static size_t key_bytes(const struct conn *c) { return c->server ? 0 : 4; }
+
+static size_t pay_len(const struct conn *c, const struct fm_msg *m)
+{
+    return fm_msg_hdr_len(m) - key_bytes(c) + fm_msg_size(m);
+}
+
+static bool is_text(const struct conn *c) { return c->msg_op == WS_OP_TEXT; }
+
+/* Payload byte x of a text message as the application gave it; masked
+   tells that the client has masked the message already. */
+static uint8_t raw_byte(const struct conn *c, struct fm_msg *m, size_t x, bool masked)
+{
+    size_t ks = key_bytes(c), hl = fm_msg_hdr_len(m) - ks;
+    uint8_t v = x < hl ? fm_msg_hdr(m)[ks + x] : fm_msg_body(m)[x - hl];
+    return ks && masked ? v ^ fm_msg_hdr(m)[x & 3] : v;
+}
+
+/* Where the frame after the one starting at a starts: WS_FRAG bytes on,
+   or, for text, at the start of the character there (a frame may end
+   inside a character, but the stock library then sometimes refuses the
+   text with 1007). */
+static size_t frag_end(const struct conn *c, struct fm_msg *m, size_t L, size_t a, bool masked)
+{
+    if (L - a <= WS_FRAG)
+        return L;
+    size_t e = a + WS_FRAG;
+    if (!is_text(c))
+        return e;
+    for (size_t x = e - 1; x >= e - 3; x--) {
+        uint8_t v = raw_byte(c, m, x, masked);
+        if ((v & 0xC0) == 0x80)
+            continue;
+        size_t need = v < 0xC0 ? 1 : v < 0xE0 ? 2 : v < 0xF0 ? 3 : 4;
+        return x + need > e ? x : e;
+    }
+    return e;
+}
+
+static size_t frame_wire(const struct conn *c, size_t plen)
+{
+    return ws_frame_hdr_len(plen, !c->server) + plen;
+}
+
+/* The frame of (queued, masked) m holding wire offset off: its index,
+   payload start and length, and the offset inside the frame. */
+struct fpos {
+    size_t k, a, plen, within;
+};
+
+static void frame_at(const struct conn *c, struct fm_msg *m, size_t off, struct fpos *f)
+{
+    size_t L = pay_len(c, m);
+    if (c->msg_op != WS_OP_TEXT) {
+        size_t nf = L ? (L + WS_FRAG - 1) / WS_FRAG : 1, fw = frame_wire(c, WS_FRAG);
+        f->k = off < (nf - 1) * fw ? off / fw : nf - 1;
+        f->a = f->k * WS_FRAG;
+        f->plen = f->k == nf - 1 ? L - f->a : WS_FRAG;
+        f->within = off - f->k * fw;
+        return;
+    }
+    size_t w = 0;
+    f->k = f->a = 0;
+    for (;;) {
+        size_t e = frag_end(c, m, L, f->a, true);
+        f->plen = e - f->a;
+        size_t fw = frame_wire(c, f->plen);
+        if (off < w + fw || e == L) {
+            f->within = off - w;
+            return;
+        }
+        w += fw;
+        f->a = e;
+        f->k++;
+    }
+}
+
+static size_t wire_len(const struct conn *c, struct fm_msg *m)
+{
+    size_t L = pay_len(c, m);
+    if (c->msg_op != WS_OP_TEXT || L <= WS_FRAG) {
+        size_t nf = L ? (L + WS_FRAG - 1) / WS_FRAG : 1;
+        return (nf - 1) * frame_wire(c, WS_FRAG) + frame_wire(c, L - (nf - 1) * WS_FRAG);
+    }
+    size_t w = 0;
+    for (size_t a = 0, k = 0; a < L; k++) {
+        size_t e = frag_end(c, m, L, a, true);
+        w += frame_wire(c, e - a);
+        a = e;
+    }
+    return w;
+}
+
+/* XOR payload bytes [a, e) of m with key from phase 0. */
+static void mask_range(struct fm_msg *m, size_t ks, size_t a, size_t e, const uint8_t key[4])
+{
+    uint8_t *hdr = fm_msg_hdr(m) + ks, *body = fm_msg_body(m);
+    size_t hl = fm_msg_hdr_len(m) - ks, phase = 0;
+    if (a < hl) {
+        size_t n = (e < hl ? e : hl) - a;
+        phase = ws_mask(hdr + a, hdr + a, n, key, 0);
+    }
+    if (e > hl) {
+        size_t bs = a > hl ? a - hl : 0;
+        ws_mask(body + bs, body + bs, e - hl - bs, key, phase);
+    }
+}
+
+/* Mask a message for the client side, in place, the key kept in front of
+   its header. */
+static int client_prepare(const struct conn *c, struct fm_msg *m)
+{
+    if (fm_msg_unshare(m) != 0 || fm_msg_hdr_push_u32(m, rng32()) != 0)
+        return -ENOMEM;
+    size_t L = pay_len(c, m);
+    if (is_text(c)) {
+        mask_range(m, 4, 0, L, fm_msg_hdr(m)); /* see frag_key */
+        return 0;
+    }
+    for (size_t a = 0, k = 0; a < L; k++, a += WS_FRAG) {
+        uint8_t fk[4];
+        frag_key(false, fm_msg_hdr(m), k, a, fk);
+        mask_range(m, 4, a, a + WS_FRAG < L ? a + WS_FRAG : L, fk);
+    }
+    return 0;
+}
+
+struct wbuild {
+    struct iovec *iov;
+    int n, max;
+    uint8_t (*fh)[WS_FRAME_HDR_MAX];
+    int nfh, maxfh;
+};
+
+static void wb_add(struct wbuild *b, const void *base, size_t len, size_t *skip)
+{
+    if (*skip >= len) {
+        *skip -= len;
+        return;
+    }
+    b->iov[b->n].iov_base = (uint8_t *) base + *skip;
+    b->iov[b->n++].iov_len = len - *skip;
+    *skip = 0;
+}
+
+/* Gather the frames of m from wire offset off on; with one_frame only to
+   the end of the frame off is in. True when m was covered to its end. */
+static bool wb_add_msg(struct wbuild *b, const struct conn *c, struct fm_msg *m, size_t off,
+                       bool one_frame)
+{
+    size_t ks = key_bytes(c);
+    size_t L = pay_len(c, m);
+    struct fpos f;
+    frame_at(c, m, off, &f);
+    const uint8_t *hdr = fm_msg_hdr(m) + ks, *body = fm_msg_body(m);
+    size_t hl = fm_msg_hdr_len(m) - ks;
+    size_t a = f.a, k = f.k, plen = f.plen, skip = f.within;
+    for (;;) {
+        if (b->nfh == b->maxfh || b->n + 3 > b->max)
+            return false;
+        bool last = a + plen == L;
+        uint8_t key[4];
+        if (ks)
+            frag_key(is_text(c), fm_msg_hdr(m), k, a, key);
+        size_t fl = ws_frame_hdr(b->fh[b->nfh], last, k == 0 ? c->msg_op : WS_OP_CONT, plen,
+                                 ks ? key : NULL);
+        wb_add(b, b->fh[b->nfh++], fl, &skip);
+        if (a < hl)
+            wb_add(b, hdr + a, (a + plen < hl ? a + plen : hl) - a, &skip);
+        if (a + plen > hl) {
+            size_t bs = a > hl ? a - hl : 0;
+            wb_add(b, body + bs, a + plen - hl - bs, &skip);
+        }
+        if (last || one_frame)
+            return last;
+        a += plen;
+        k++;
+        plen = frag_end(c, m, L, a, true) - a;
+        skip = 0;
+    }
+}
+
+static bool conn_pending(const struct conn *c)
+{
+    return c->pre_off < c->pre_len || c->ctl_len > 0 || c->outq.count > 0 ||
+           c->tail_off < c->tail_len;
+}
+
+static size_t conn_unsent(const struct conn *c)
+{
+    return c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0;
+}
+
+static bool at_frame_boundary(const struct conn *c)
+{
+    if (!c->outq.count)
+        return true;
+    struct fpos f;
+    frame_at(c, fm_msgq_peek((struct fm_msgq *) &c->outq), c->out_off, &f);
+    return f.within == 0;
+}
+
+/* c->lock held. */
+static void conn_update_events(struct conn *c)
+{
+    uint32_t ev = 0;
+    if (c->state != CS_DEAD) {
+        if (!c->rx_paused)
+            ev |= EPOLLIN;
+        if (conn_pending(c) || c->broken)
+            ev |= EPOLLOUT;
+    }
+    fm_watch_set(&c->watch, ev);
+}
+
+static void msgs_consumed(struct conn *c, size_t w)
+{
+    while (w && c->outq.count) {
+        size_t rest = wire_len(c, fm_msgq_peek(&c->outq)) - c->out_off;
+        if (w < rest) {
+            c->out_off += w;
+            return;
+        }
+        struct fm_msg done;
+        fm_msgq_pop(&c->outq, &done);
+        fm_msg_term(&done);
+        c->out_off = 0;
+        w -= rest;
+    }
+}
+
+/* Write what the kernel takes, in order: HTTP head, control frame (only
+   between frames), message frames, close frame. 0 when all is written or
+   the kernel is full, -errno when broken. c->lock held. */
+static int conn_flush(struct conn *c)
+{
+    for (;;) {
+        int rc;
+        if (c->pre_off < c->pre_len) {
+            if ((rc = send_part(c->fd, c->pre, c->pre_len, &c->pre_off)) != 0)
+                return rc;
+            if (c->pre_off < c->pre_len)
+                return 0;
+            continue;
+        }
+        if (c->ctl_len && (c->ctl_off > 0 || at_frame_boundary(c))) {
+            if ((rc = send_part(c->fd, c->ctl, c->ctl_len, &c->ctl_off)) != 0)
+                return rc;
+            if (c->ctl_off < c->ctl_len)
+                return 0;
+            c->ctl_len = c->ctl_off = 0;
+            continue;
+        }
+        if (c->outq.count) {
+            struct iovec iov[IOV_W];
+            struct wbuild b = {iov, 0, IOV_W, c->fh, 0, FH_SLOTS};
+            bool one = c->ctl_len > 0; /* mid-frame with a pong waiting */
+            struct fm_msgq *q = &c->outq;
+            for (size_t i = 0; i < q->count; i++) {
+                struct fm_msg *m = &q->ring[(q->head + i) % q->cap];
+                if (!wb_add_msg(&b, c, m, i == 0 ? c->out_off : 0, one) || one)
+                    break;
+            }
+            size_t want = 0;
+            for (int i = 0; i < b.n; i++)
+                want += iov[i].iov_len;
+            if (b.n == 0)
+                return 0;
+            ssize_t w = send_iov(c->fd, iov, b.n);
+            if (w < 0)
+                return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+            msgs_consumed(c, (size_t) w);
+            if ((size_t) w < want)
+                return 0;
+            continue;
+        }
+        if (c->tail_off < c->tail_len) {
+            if ((rc = send_part(c->fd, c->tail, c->tail_len, &c->tail_off)) != 0)
+                return rc;
+            if (c->tail_off < c->tail_len)
+                return 0;
+        }
+        return 0;
+    }
+}
+
+/* A control frame of ours: masked with a fresh key on the client side. */
+static size_t control_frame(const struct conn *c, uint8_t *out, int op, const uint8_t *pl,
+                            size_t n)
+{
+    uint8_t key[4];
+    if (!c->server)
+        fm_put_u32(key, rng32());
+    size_t hl = ws_frame_hdr(out, true, op, n, c->server ? NULL : key);
+    if (c->server)
+        memcpy(out + hl, pl, n);
+    else
+        ws_mask(out + hl, pl, n, key, 0);
+    return hl + n;
+}
+
+/* ----------------------------------------------------------- pipe ops */
+
+/* Called with the socket lock held. */
+static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
+{
+    struct conn *c = p->tdata;
+    int prep = c->server ? 0 : client_prepare(c, msg);
+    pthread_mutex_lock(&c->lock);
+    if (c->state != CS_ACTIVE || c->broken || prep != 0) {
+        if (prep != 0 && c->state == CS_ACTIVE) {
+            c->broken = true; /* a message cannot be skipped silently */
+            conn_update_events(c);
+        }
+        pthread_mutex_unlock(&c->lock);
+        fm_msg_term(msg);
+        return -ECONNRESET;
+    }
+    size_t written = 0;
+    if (!conn_pending(c)) {
+        /* Nothing ahead of us: the whole message goes to the kernel in
+           one call, from this thread. */
+        struct iovec iov[IOV_W];
+        uint8_t fh[FH_SLOTS][WS_FRAME_HDR_MAX];
+        struct wbuild b = {iov, 0, IOV_W, fh, 0, FH_SLOTS};
+        wb_add_msg(&b, c, msg, 0, false);
+        ssize_t w = send_iov(c->fd, iov, b.n);
+        if (w >= 0 && (size_t) w == wire_len(c, msg)) {
+            pthread_mutex_unlock(&c->lock);
+            fm_msg_term(msg);
+            return 0;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            c->broken = true;
+            conn_update_events(c);
+            pthread_mutex_unlock(&c->lock);
+            fm_msg_term(msg);
+            return -ECONNRESET;
+        }
+        written = w > 0 ? (size_t) w : 0;
+    }
+    if (fm_msgq_push(&c->outq, msg) != 0) {
+        fm_msg_term(msg);
+        c->broken = true;
+        conn_update_events(c);
+        pthread_mutex_unlock(&c->lock);
+        return -ECONNRESET;
+    }
+    if (c->outq.count == 1)
+        c->out_off = written;
+    conn_update_events(c);
+    int rc = 0;
+    if (conn_unsent(c) >= c->sndbuf) {
+        c->out_full = true;
+        rc = FM_PIPE_FULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static void conn_inq_space(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    if (c->rx_paused) {
+        pthread_mutex_lock(&p->inq_lock);
+        bool full = p->inq_full;
+        pthread_mutex_unlock(&p->inq_lock);
+        if (!full) {
+            c->rx_paused = false;
+            conn_update_events(c);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void conn_close_task(void *arg)
+{
+    struct fm_pipe *p = arg;
+    conn_destroy(p->tdata, 0);
+    fm_run_deferred();
+    fm_pipe_unref(p);
+}
+
+static void conn_close(struct fm_pipe *p)
+{
+    fm_pipe_ref(p);
+    fm_loop_post(conn_close_task, p);
+}
+
+static void conn_free_mem(struct conn *c)
+{
+    fm_msgq_term(&c->outq);
+    fm_msg_term(&c->asm);
+    free(c->rbuf);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static void conn_free(struct fm_pipe *p) { conn_free_mem(p->tdata); }
+
+static const struct fm_pipe_ops conn_ops = {
+    .send = conn_send,
+    .close = conn_close,
+    .inq_space = conn_inq_space,
+    .free = conn_free,
+};
+
+/* --------------------------------------------------- connection (loop) */
+
+static struct conn *conn_new(int fd, bool server)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->server = server;
+    c->fd = fd;
+    c->state = CS_HTTP;
+    c->msg_op = WS_OP_BINARY;
+    c->rcvmax = SIZE_MAX;
+    c->sndbuf = 1;
+    pthread_mutex_init(&c->lock, NULL);
+    fm_msgq_init(&c->outq);
+    fm_msg_init_empty(&c->asm);
+    fm_list_init(&c->node);
+    fm_timer_init(&c->timer, conn_on_timer, c);
+    return c;
+}
+
+static void conn_forget(struct conn *c)
+{
+    if (!c->pipe)
+        return;
+    if (c->attached) {
+        c->attached = false;
+        fm_pipe_detach(c->pipe);
+    }
+    pthread_mutex_lock(&c->pipe->inq_lock);
+    c->pipe->inq_closed = true;
+    pthread_mutex_unlock(&c->pipe->inq_lock);
+}
+
+static void conn_drop_input(struct conn *c)
+{
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+    fm_msg_term(&c->asm);
+    c->asm_len = 0;
+    c->frag_open = false;
+    c->big_left = 0;
+}
+
+static void conn_linger_done(struct conn *c)
+{
+    struct wsep *e = c->linger_sep;
+    if (!e)
+        return;
+    c->linger_sep = NULL;
+    pthread_mutex_lock(&e->lock);
+    if (--e->lingering == 0)
+        pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* The connection stops serving its endpoint (lost, failed, or the
+   endpoint let go of it); err != 0 counts a loss. */
+static void conn_lose(struct conn *c, int err)
+{
+    struct wsep *e = c->sep;
+    if (e) {
+        fm_list_remove(&c->node);
+        c->sep = NULL;
+        if (c->counted) {
+            c->counted = false;
+            fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+            if (err)
+                fm_stat_add(e->sock, c->server ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
+        } else if (err && !c->server) {
+            /* The handshake of an outgoing connection failed. */
+            fm_stat_add(e->sock, FM_STAT_CONNECT_ERRORS, 1);
+            fm_ep_report_error(e->ep, err);
+        }
+        if (e->active == c) {
+            e->active = NULL;
+            sep_schedule_retry(e);
+        }
+    }
+    if (c->lsn) {
+        fm_list_remove(&c->node);
+        c->lsn->npending--;
+        c->lsn = NULL;
+    }
+    conn_forget(c);
+}
+
+/* Close for good. Loop thread, no lock held. */
+static void conn_destroy(struct conn *c, int err)
+{
+    if (c->state == CS_DEAD)
+        return;
+    struct fm_msgq drop;
+    pthread_mutex_lock(&c->lock);
+    enum conn_state was = c->state;
+    c->state = CS_DEAD;
+    drop = c->outq;
+    fm_msgq_init(&c->outq);
+    int fd = c->fd;
+    c->fd = -1;
+    pthread_mutex_unlock(&c->lock);
+    fm_msgq_term(&drop);
+    fm_watch_del(&c->watch);
+    close(fd);
+    fm_timer_cancel(&c->timer);
+    conn_lose(c, was <= CS_ACTIVE ? err : 0);
+    conn_drop_input(c);
+    conn_linger_done(c);
+    if (c->pipe)
+        fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
+    else
+        conn_free_mem(c);
+}
+
+static void conn_on_timer(void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CS_DEAD)
+        return;
+    uint64_t now = fm_now_ms();
+    if (now < c->deadline) {
+        fm_timer_schedule(&c->timer, c->deadline - now);
+        return;
+    }
+    conn_destroy(c, c->state == CS_HTTP ? ETIMEDOUT : 0);
+    fm_run_deferred();
+}
+
+static void conn_set_deadline(struct conn *c, uint64_t span)
+{
+    c->deadline = fm_now_ms() + span;
+    fm_timer_schedule(&c->timer, span);
+}
+
+/* Keep only a message whose frames are partly out (cutting it would break
+   the framing); our close frame follows it. c->lock held. */
+static void conn_trim_output(struct conn *c)
+{
+    struct fm_msg keep, m;
+    bool kept = c->out_off > 0 && fm_msgq_pop(&c->outq, &keep);
+    while (fm_msgq_pop(&c->outq, &m))
+        fm_msg_term(&m);
+    if (kept && fm_msgq_push(&c->outq, &keep) != 0) {
+        fm_msg_term(&keep);
+        c->broken = true;
+    }
+    if (!kept)
+        c->out_off = 0;
+}
+
+/* Move to the closing states with our close frame (status code, or none
+   when code < 0) last in the output; err != 0 counts a loss. */
+static void conn_closing(struct conn *c, int code, int err)
+{
+    conn_lose(c, err);
+    pthread_mutex_lock(&c->lock);
+    conn_trim_output(c);
+    uint8_t pl[2] = {(uint8_t) (code >> 8), (uint8_t) code};
+    c->tail_len = control_frame(c, c->tail, WS_OP_CLOSE, pl, code < 0 ? 0 : 2);
+    c->tail_off = 0;
+    c->state = CS_LINGER;
+    c->rx_paused = false;
+    if (conn_flush(c) != 0)
+        c->broken = true;
+    if (!conn_pending(c) && !c->broken) {
+        c->state = CS_DRAIN;
+        shutdown(c->fd, SHUT_WR);
+    }
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    conn_set_deadline(c, CLOSE_WAIT_MS);
+}
+
+/* Refuse an upgrade request with an HTTP error, then close. */
+static void conn_refuse(struct conn *c, int status, const char *why)
+{
+    pthread_mutex_lock(&c->lock);
+    c->pre_len = ws_http_refusal((char *) c->pre, sizeof(c->pre), status, why);
+    c->pre_off = 0;
+    c->state = CS_LINGER;
+    if (conn_flush(c) != 0)
+        c->broken = true;
+    if (!conn_pending(c) && !c->broken) {
+        c->state = CS_DRAIN;
+        shutdown(c->fd, SHUT_WR);
+    }
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    conn_set_deadline(c, CLOSE_WAIT_MS);
+}
+
+static bool conn_deliver(struct conn *c, struct fm_msg *m)
+{
+    return fm_pipe_deliver(c->pipe, m) == FM_PIPE_FULL;
+}
+
+static void conn_pause(struct conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->pipe->inq_lock);
+    bool full = c->pipe->inq_full;
+    pthread_mutex_unlock(&c->pipe->inq_lock);
+    if (full && c->state == CS_ACTIVE) {
+        c->rx_paused = true;
+        conn_update_events(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The handshake succeeded: the connection serves its endpoint. */
+static int conn_established(struct conn *c, int peer)
+{
+    struct wsep *e = c->sep;
+    fm_timer_cancel(&c->timer);
+    uint8_t *grown = realloc(c->rbuf, RBUF_SIZE);
+    if (!grown)
+        return ENOMEM;
+    c->rbuf = grown;
+    c->rcap = RBUF_SIZE;
+    pthread_mutex_lock(&c->lock);
+    c->state = CS_ACTIVE; /* before attach: the protocol may send at once */
+    pthread_mutex_unlock(&c->lock);
+    fm_stat_add(e->sock, c->server ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
+    fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
+    c->counted = true;
+    fm_ep_clear_error(e->ep);
+    int rc = fm_pipe_attach(c->pipe, peer);
+    if (rc)
+        return -rc;
+    c->attached = true;
+    if (!c->server)
+        e->ivl_cur = e->ivl_base; /* a working peer resets the backoff */
+    return 0;
+}
+
+/* Continue with the bytes after the HTTP head (frames may follow it in the
+   same read). */
+static int conn_after_head(struct conn *c, size_t hl, bool *full)
+{
+    memmove(c->rbuf, c->rbuf + hl, c->rlen - hl);
+    c->rlen -= hl;
+    return frames_parse(c, full);
+}
+
+static struct wsep *route(struct wsl *l, const char *path, size_t n)
+{
+    struct wsep *found = NULL;
+    pthread_mutex_lock(&registry_lock);
+    for (struct fm_list *i = l->eps.next; i != &l->eps; i = i->next) {
+        struct wsep *e = FM_CONTAINER(i, struct wsep, lnode);
+        if (strlen(e->path) == n && memcmp(e->path, path, n) == 0) {
+            found = e;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return found;
+}
+
+/* Server: a request head may be complete. */
+static int server_head(struct conn *c, bool *full)
+{
+    size_t hl = ws_http_head_len((const char *) c->rbuf, c->rlen, &c->scan);
+    if (!hl) {
+        if (c->rlen >= c->rcap)
+            conn_refuse(c, 431, NULL);
+        return 0;
+    }
+    struct ws_http_head h;
+    int status = ws_http_parse_request((const char *) c->rbuf, hl, &h);
+    if (status) {
+        conn_refuse(c, status, NULL);
+        return 0;
+    }
+    const char *path, *key, *why = NULL;
+    size_t plen, klen;
+    ws_http_target_path(&h, &path, &plen);
+    struct wsep *e = route(c->lsn, path, plen);
+    if (!e || e->closing) {
+        conn_refuse(c, 404, NULL);
+        return 0;
+    }
+    status = ws_http_check_upgrade(&h, e->my_name, &key, &klen, &why);
+    if (status) {
+        conn_refuse(c, status, why);
+        return 0;
+    }
+    /* The client asked for our protocol: it speaks that protocol's peer. */
+    const struct fm_proto *mine = fm_proto_find(sp_type_of(e->my_name, strlen(e->my_name)));
+    char accept[WS_ACCEPT_LEN + 1];
+    ws_accept_for(key, klen, accept);
+    struct fm_pipe *p = fm_pipe_create(e->ep, &conn_ops, c);
+    if (!p) {
+        conn_refuse(c, 503, NULL);
+        return 0;
+    }
+    c->pipe = p;
+    fm_list_remove(&c->node);
+    c->lsn->npending--;
+    c->lsn = NULL;
+    c->sep = e;
+    fm_list_insert_tail(&e->conns, &c->node);
+    c->msg_op = e->msg_op;
+    c->rcvmax = e->rcvmax;
+    c->sndbuf = e->sndbuf;
+    set_kernel_buffers(e->ep, c->fd);
+    pthread_mutex_lock(&c->lock);
+    c->pre_len = ws_http_switching((char *) c->pre, sizeof(c->pre), accept, e->my_name);
+    c->pre_off = 0;
+    pthread_mutex_unlock(&c->lock);
+    int err = conn_established(c, mine ? mine->peer : -1);
+    if (err)
+        return err;
+    pthread_mutex_lock(&c->lock);
+    if (conn_flush(c) != 0)
+        c->broken = true;
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    return conn_after_head(c, hl, full);
+}
+
+/* Client: the server's answer may be complete. */
+static int client_head(struct conn *c, bool *full)
+{
+    size_t hl = ws_http_head_len((const char *) c->rbuf, c->rlen, &c->scan);
+    if (!hl)
+        return c->rlen >= c->rcap ? EPROTO : 0;
+    struct ws_http_head h;
+    if (ws_http_parse_response((const char *) c->rbuf, hl, &h) != 0)
+        return EPROTO;
+    if (h.status != 101)
+        return ECONNREFUSED;
+    if (!ws_http_check_accept(&h, c->accept, c->sep->peer_name))
+        return EPROTO;
+    int err = conn_established(c, sp_type_of(c->sep->peer_name, strlen(c->sep->peer_name)));
+    if (err)
+        return err;
+    return conn_after_head(c, hl, full);
+}
+
+/* -------------------------------------------------------- frames in */
+
+static bool close_code_ok(unsigned code)
+{
+    if (code >= 3000 && code <= 4999)
+        return true;
+    return code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006;
+}
+
+static void on_control(struct conn *c, int op, const uint8_t *pl, size_t n)
+{
+    if (op == WS_OP_PING) {
+        pthread_mutex_lock(&c->lock);
+        if (c->ctl_off == 0) /* only the latest ping needs its answer */
+            c->ctl_len = control_frame(c, c->ctl, WS_OP_PONG, pl, n);
+        if (conn_flush(c) != 0)
+            c->broken = true;
+        conn_update_events(c);
+        pthread_mutex_unlock(&c->lock);
+    } else if (op == WS_OP_CLOSE) {
+        if (n == 1) {
+            conn_closing(c, WS_CLOSE_PROTOCOL, EPROTO);
+            return;
+        }
+        unsigned code = n ? (unsigned) (pl[0] << 8 | pl[1]) : 0;
+        if (n && !close_code_ok(code)) {
+            conn_closing(c, WS_CLOSE_PROTOCOL, EPROTO);
+            return;
+        }
+        if (n > 2 && !ws_utf8_ok(pl + 2, n - 2)) {
+            conn_closing(c, WS_CLOSE_BAD_DATA, EPROTO);
+            return;
+        }
+        /* Answer with the peer's code, as RFC 6455 suggests. */
+        conn_closing(c, n ? (int) code : -1, ECONNRESET);
+    }
+    /* A pong answers nothing we asked: ignored. */
+}
+
+/* A whole message arrived. */
+static void on_message(struct conn *c, struct fm_msg *m, int op, bool *full)
+{
+    if (op == WS_OP_TEXT && !ws_utf8_ok(fm_msg_body(m), fm_msg_size(m))) {
+        fm_msg_term(m);
+        conn_closing(c, WS_CLOSE_BAD_DATA, EPROTO);
+        return;
+    }
+    *full |= conn_deliver(c, m);
+}
+
+/* Make room for total bytes in the message being assembled. */
+static int asm_grow(struct conn *c, size_t total)
+{
+    if (!c->asm.body) {
+        fm_msg_term(&c->asm);
+        return fm_msg_init(&c->asm, total);
+    }
+    void *p = fm_chunk_realloc_user(fm_msg_body(&c->asm), total);
+    if (!p)
+        return -ENOMEM;
+    c->asm.body = fm_chunk_from_user(p);
+    return 0;
+}
+
+static void asm_finish(struct conn *c, bool *full)
+{
+    struct fm_msg m;
+    fm_msg_move(&m, &c->asm);
+    c->asm_len = 0;
+    c->frag_open = false;
+    on_message(c, &m, c->frag_op, full);
+}
+
+static void copy_in(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key)
+{
+    if (key)
+        ws_mask(dst, src, n, key, 0);
+    else if (n)
+        memcpy(dst, src, n);
+}
+
+/* Cut complete frames out of rbuf; a large frame's payload then goes
+   straight into its message (big_left). */
+static int frames_parse(struct conn *c, bool *full)
+{
+    size_t pos = 0;
+    while (c->state == CS_ACTIVE && !c->big_left) {
+        const uint8_t *b = c->rbuf + pos;
+        size_t avail = c->rlen - pos;
+        if (avail < 2)
+            break;
+        bool fin = b[0] & 0x80, masked = b[1] & 0x80;
+        int op = b[0] & 0x0F;
+        unsigned len7 = b[1] & 0x7F;
+        if ((b[0] & 0x70) || (op > WS_OP_BINARY && op < WS_OP_CLOSE) || op > WS_OP_PONG ||
+            masked != c->server) {
+            /* No extension was agreed, so no reserved bit; clients mask,
+               servers do not. */
+            conn_closing(c, WS_CLOSE_PROTOCOL, EPROTO);
+            break;
+        }
+        size_t hl = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (masked ? 4 : 0);
+        if (avail < hl)
+            break;
+        uint64_t plen = len7;
+        if (len7 == 126)
+            plen = (uint64_t) b[2] << 8 | b[3];
+        else if (len7 == 127)
+            plen = fm_get_u64(b + 2);
+        if (plen >> 63) {
+            conn_closing(c, WS_CLOSE_PROTOCOL, EPROTO);
+            break;
+        }
+        const uint8_t *key = masked ? b + hl - 4 : NULL, *pl = b + hl;
+        size_t have = avail - hl;
+        if (op & 8) {
+            if (!fin || plen > WS_CONTROL_MAX) {
+                conn_closing(c, WS_CLOSE_PROTOCOL, EPROTO);
+                break;
+            }
+            if (have < plen)
+                break;
+            uint8_t cp[WS_CONTROL_MAX];
+            copy_in(cp, pl, (size_t) plen, key);
+            pos += hl + (size_t) plen;
+            on_control(c, op, cp, (size_t) plen);
+            continue;
+        }
+        if ((op == WS_OP_CONT) != c->frag_open) {
+            conn_closing(c, WS_CLOSE_PROTOCOL, EPROTO);
+            break;
+        }
+        uint64_t total = (op == WS_OP_CONT ? c->asm_len : 0) + plen;
+        if (total > c->rcvmax || total > SIZE_MAX / 2) {
+            /* Refused before a byte of it is buffered. */
+            conn_closing(c, WS_CLOSE_TOO_BIG, EMSGSIZE);
+            break;
+        }
+        if (op != WS_OP_CONT)
+            c->frag_op = op;
+        if (have >= plen) {
+            pos += hl + (size_t) plen;
+            if (fin && op != WS_OP_CONT) {
+                struct fm_msg m;
+                if (fm_msg_init(&m, (size_t) plen) != 0) {
+                    conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
+                    break;
+                }
+                copy_in(fm_msg_body(&m), pl, (size_t) plen, key);
+                on_message(c, &m, op, full);
+                continue;
+            }
+            if (asm_grow(c, (size_t) total) != 0) {
+                conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
+                break;
+            }
+            copy_in(fm_msg_body(&c->asm) + c->asm_len, pl, (size_t) plen, key);
+            c->asm_len = (size_t) total;
+            if (fin)
+                asm_finish(c, full);
+            else
+                c->frag_open = true;
+            continue;
+        }
+        if (plen < DIRECT_MIN)
+            break; /* the rest comes into rbuf */
+        if (asm_grow(c, (size_t) total) != 0) {
+            conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
+            break;
+        }
+        copy_in(fm_msg_body(&c->asm) + c->asm_len, pl, have, key);
+        c->asm_len += have;
+        c->big_left = (size_t) plen - have;
+        c->big_fin = fin;
+        c->big_masked = masked;
+        if (key)
+            memcpy(c->big_key, key, 4);
+        c->big_phase = have & 3;
+        pos = c->rlen;
+    }
+    if (c->state <= CS_ACTIVE && pos) {
+        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+        c->rlen -= pos;
+    }
+    return 0;
+}
+
+/* Read what the kernel has. 0, or the errno that ends the connection. */
+static int conn_read(struct conn *c)
+{
+    bool full = false;
+    for (int round = 0; round < READ_BUDGET && !full; round++) {
+        if (c->state >= CS_LINGER) {
+            /* Closing: read only to let the peer's FIN in. */
+            uint8_t junk[4096];
+            ssize_t n = read(c->fd, junk, sizeof(junk));
+            if (n == 0)
+                return ECONNRESET;
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+            }
+            continue;
+        }
+        uint8_t *dst;
+        size_t room;
+        if (c->big_left) {
+            dst = fm_msg_body(&c->asm) + c->asm_len;
+            room = c->big_left;
+        } else {
+            if (!c->rbuf) {
+                size_t cap = c->state == CS_HTTP ? WS_HTTP_MAX : RBUF_SIZE;
+                if (!(c->rbuf = malloc(cap)))
+                    return ENOMEM;
+                c->rcap = cap;
+            }
+            dst = c->rbuf + c->rlen;
+            room = c->rcap - c->rlen;
+            if (!room)
+                return EPROTO;
+        }
+        ssize_t n = read(c->fd, dst, room);
+        if (n == 0)
+            return ECONNRESET; /* the peer left; a partial message is lost */
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+        }
+        int err = 0;
+        if (c->big_left) {
+            if (c->big_masked)
+                c->big_phase = ws_mask(dst, dst, (size_t) n, c->big_key, c->big_phase);
+            c->asm_len += (size_t) n;
+            c->big_left -= (size_t) n;
+            if (!c->big_left) {
+                if (c->big_fin)
+                    asm_finish(c, &full);
+                else
+                    c->frag_open = true;
+            }
+        } else {
+            c->rlen += (size_t) n;
+            if (c->state == CS_HTTP)
+                err = c->server ? server_head(c, &full) : client_head(c, &full);
+            else
+                err = frames_parse(c, &full);
+        }
+        if (err)
+            return err;
+        if (c->state >= CS_LINGER)
+            conn_drop_input(c);
+        if ((size_t) n < room)
+            break; /* a short read: the kernel buffer is empty */
+    }
+    if (full && c->state == CS_ACTIVE)
+        conn_pause(c);
+    return 0;
+}
+
+static void conn_on_event(struct fm_watch *w, uint32_t ev)
+{
+    struct conn *c = w->arg;
+    int err = 0;
+    bool writable = false, flushed = false;
+    pthread_mutex_lock(&c->lock);
+    if (c->broken)
+        err = ECONNRESET;
+    else if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_pending(c))
+        err = -conn_flush(c);
+    if (!err) {
+        if (c->out_full && conn_unsent(c) <= c->sndbuf / 2) {
+            c->out_full = false;
+            writable = true;
+        }
+        if (c->state == CS_LINGER && !conn_pending(c)) {
+            c->state = CS_DRAIN;
+            shutdown(c->fd, SHUT_WR);
+            flushed = true;
+        }
+        conn_update_events(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (flushed) {
+        conn_linger_done(c);
+        if (c->deadline > fm_now_ms() + DRAIN_MAX_MS)
+            conn_set_deadline(c, DRAIN_MAX_MS);
+    }
+    if (writable && c->attached)
+        fm_pipe_writable(c->pipe);
+    if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        err = conn_read(c);
+    if (!err && c->attached) {
+        /* Reading can flush too (the 101 after a handshake, a pong), and
+           empty a queue that had said FM_PIPE_FULL: no EPOLLOUT follows. */
+        pthread_mutex_lock(&c->lock);
+        writable = c->out_full && conn_unsent(c) <= c->sndbuf / 2;
+        if (writable)
+            c->out_full = false;
+        pthread_mutex_unlock(&c->lock);
+        if (writable)
+            fm_pipe_writable(c->pipe);
+    }
+    if (err)
+        conn_destroy(c, err);
+    fm_run_deferred();
+}
+
+/* The endpoint closes. An active connection with output queued flushes it
+   for up to NN_LINGER ms (the closing thread waits), then says goodbye
+   with a close frame, shuts its write side and waits briefly for the
+   peer's FIN. */
+static void conn_let_go(struct conn *c, struct wsep *e)
+{
+    fm_list_remove(&c->node);
+    c->sep = NULL;
+    if (c->counted) {
+        c->counted = false;
+        fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+    }
+    if (c->state != CS_ACTIVE) {
+        conn_destroy(c, 0);
+        return;
+    }
+    conn_forget(c);
+    conn_drop_input(c);
+    uint8_t pl[2] = {WS_CLOSE_NORMAL >> 8, WS_CLOSE_NORMAL & 0xFF};
+    pthread_mutex_lock(&c->lock);
+    bool queued = conn_pending(c) && !c->broken;
+    c->tail_len = control_frame(c, c->tail, WS_OP_CLOSE, pl, 2);
+    c->tail_off = 0;
+    if (!queued || e->linger == 0) {
+        /* Nothing (or no time) to flush: the close frame, if the kernel
+           takes it now, and the message in progress is cut off. */
+        if (!queued && !c->broken)
+            send_part(c->fd, c->tail, c->tail_len, &c->tail_off);
+        bool said = c->tail_off == c->tail_len;
+        pthread_mutex_unlock(&c->lock);
+        if (!said || e->linger == 0) {
+            conn_destroy(c, 0);
+            return;
+        }
+        pthread_mutex_lock(&c->lock);
+        c->state = CS_DRAIN;
+        shutdown(c->fd, SHUT_WR);
+        c->rx_paused = false;
+        conn_update_events(c);
+        pthread_mutex_unlock(&c->lock);
+        uint64_t span = e->linger < 0 || e->linger > DRAIN_MAX_MS ? DRAIN_MAX_MS : (uint64_t) e->linger;
+        conn_set_deadline(c, span);
+        return;
+    }
+    c->state = CS_LINGER;
+    c->linger_sep = e;
+    c->rx_paused = false;
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&e->lock);
+    e->lingering++;
+    pthread_mutex_unlock(&e->lock);
+    conn_set_deadline(c, e->linger < 0 ? UINT64_MAX / 4 : (uint64_t) e->linger);
+}
+
+/* -------------------------------------------------------- listeners */
+
+static void lsn_on_pause(void *arg)
+{
+    struct wsl *l = arg;
+    if (l->fd >= 0)
+        fm_watch_set(&l->watch, EPOLLIN);
+}
+
+static void lsn_accept_one(struct wsl *l, int fd)
+{
+    if (l->npending >= MAX_PENDING) {
+        close(fd); /* a crowd in the handshake: no more until it thins */
+        return;
+    }
+    struct conn *c = conn_new(fd, true);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->lsn = l;
+    fm_list_insert_tail(&l->pending, &c->node);
+    l->npending++;
+    tune(fd);
+    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    if (rc) {
+        conn_destroy(c, 0);
+        return;
+    }
+    conn_set_deadline(c, HS_TIMEOUT_MS);
+}
+
+static void lsn_on_accept(struct fm_watch *w, uint32_t ev)
+{
+    struct wsl *l = w->arg;
+    (void) ev;
+    for (int i = 0; i < ACCEPT_BUDGET; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                break;
+            if (err == EINTR)
+                continue;
+            pthread_mutex_lock(&registry_lock);
+            for (struct fm_list *n = l->eps.next; n != &l->eps; n = n->next) {
+                struct wsep *e = FM_CONTAINER(n, struct wsep, lnode);
+                fm_stat_add(e->sock, FM_STAT_ACCEPT_ERRORS, 1);
+                fm_ep_report_error(e->ep, err);
+            }
+            pthread_mutex_unlock(&registry_lock);
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                fm_watch_set(&l->watch, 0);
+                fm_timer_schedule(&l->pause, ACCEPT_PAUSE_MS);
+                break;
+            }
+            continue;
+        }
+        lsn_accept_one(l, fd);
+    }
+    fm_run_deferred();
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *) a, *y = (const void *) b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *) a, *y = (const void *) b;
+    return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* ---------------------------------------------------------- connector */
+
+static void sep_connect_failed(struct wsep *e, int err)
+{
+    fm_stat_add(e->sock, FM_STAT_CONNECT_ERRORS, 1);
+    fm_ep_report_error(e->ep, err);
+    sep_schedule_retry(e);
+}
+
+/* TCP is up: send the upgrade request. */
+static void client_start(struct wsep *e, int fd)
+{
+    struct conn *c = conn_new(fd, false);
+    struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
+    if (!p) {
+        if (c)
+            conn_free_mem(c);
+        close(fd);
+        sep_connect_failed(e, ENOMEM);
+        return;
+    }
+    c->pipe = p;
+    c->msg_op = e->msg_op;
+    c->rcvmax = e->rcvmax;
+    c->sndbuf = e->sndbuf;
+    c->sep = e;
+    fm_list_insert_tail(&e->conns, &c->node);
+    e->active = c;
+    uint8_t nonce[16];
+    for (int i = 0; i < 16; i += 4)
+        fm_put_u32(nonce + i, rng32());
+    char key[WS_KEY_LEN + 1];
+    ws_base64(nonce, sizeof(nonce), key);
+    ws_accept_for(key, WS_KEY_LEN, c->accept);
+    c->pre_len = ws_http_request((char *) c->pre, sizeof(c->pre), e->path, e->host, key,
+                                 e->peer_name);
+    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    if (rc) {
+        conn_destroy(c, -rc);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (conn_flush(c) != 0)
+        c->broken = true;
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    conn_set_deadline(c, HS_TIMEOUT_MS);
+}
+
+static void sep_on_connect(struct fm_watch *w, uint32_t ev)
+{
+    struct wsep *e = w->arg;
+    (void) ev;
+    int fd = e->cfd, err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == EINPROGRESS)
+        return;
+    fm_watch_del(&e->cwatch);
+    e->cfd = -1;
+    fm_stat_add(e->sock, FM_STAT_INPROGRESS, -1);
+    if (err) {
+        close(fd);
+        sep_connect_failed(e, err);
+    } else {
+        client_start(e, fd);
+    }
+    fm_run_deferred();
+}
+
+static void sep_dial(struct wsep *e, const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        sep_connect_failed(e, errno);
+        return;
+    }
+    const struct fm_stream_target *t = &e->target;
+    if (t->local_len && bind(fd, (const struct sockaddr *) &t->local, t->local_len) != 0) {
+        int err = errno;
+        close(fd);
+        sep_connect_failed(e, err);
+        return;
+    }
+    set_kernel_buffers(e->ep, fd);
+    tune(fd);
+    if (connect(fd, sa, len) == 0) {
+        client_start(e, fd);
+        return;
+    }
+    int err = errno;
+    if (err == EINPROGRESS) {
+        int rc = fm_watch_add(&e->cwatch, fd, EPOLLOUT, sep_on_connect, e);
+        if (rc == 0) {
+            e->cfd = fd;
+            fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
+            return;
+        }
+        err = -rc;
+    }
+    close(fd);
+    sep_connect_failed(e, err);
+}
+
+/* Name resolution on a short-lived helper thread, as stream.c does it:
+   neither nn_connect nor the loop waits for a slow resolver. */
+#define RESOLVE_MAX 8
+
+struct resolve {
+    struct wsep *sep; /* loop thread; NULL once the endpoint is gone */
+    char host[256];
+    char port[8];
+    int family;
+    int count;
+    struct sockaddr_storage addr[RESOLVE_MAX];
+    socklen_t len[RESOLVE_MAX];
+};
+
+static void resolve_done(void *arg)
+{
+    struct resolve *r = arg;
+    struct wsep *e = r->sep;
+    if (e) {
+        e->resolving = NULL;
+        if (r->count == 0) {
+            sep_connect_failed(e, EHOSTUNREACH);
+        } else {
+            int i = (int) (e->attempts++ % (unsigned) r->count);
+            sep_dial(e, (struct sockaddr *) &r->addr[i], r->len[i]);
+        }
+        fm_run_deferred();
+    }
+    free(r);
+}
+
+static void *resolve_main(void *arg)
+{
+    struct resolve *r = arg;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = r->family;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(r->host, r->port, &hints, &res) == 0) {
+        for (struct addrinfo *a = res; a && r->count < RESOLVE_MAX; a = a->ai_next)
+            if (a->ai_addrlen <= sizeof(r->addr[0]) &&
+                (a->ai_family == AF_INET || a->ai_family == AF_INET6)) {
+                memcpy(&r->addr[r->count], a->ai_addr, a->ai_addrlen);
+                r->len[r->count++] = a->ai_addrlen;
+            }
+        freeaddrinfo(res);
+    }
+    fm_loop_post(resolve_done, r);
+    return NULL;
+}
+
+static void resolve_start(struct wsep *e)
+{
+    struct resolve *r = calloc(1, sizeof(*r));
+    if (!r) {
+        sep_connect_failed(e, ENOMEM);
+        return;
+    }
+    r->sep = e;
+    snprintf(r->host, sizeof(r->host), "%s", e->target.host);
+    snprintf(r->port, sizeof(r->port), "%u", (unsigned) e->target.port);
+    r->family = e->target.family;
+    e->resolving = r;
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, resolve_main, r);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        e->resolving = NULL;
+        free(r);
+        sep_connect_failed(e, rc);
+    }
+}
+
+static void sep_attempt(struct wsep *e)
+{
+    if (e->closing || e->active || e->cfd >= 0 || e->resolving)
+        return;
+    if (e->target.host[0])
+        resolve_start(e);
+    else
+        sep_dial(e, (const struct sockaddr *) &e->target.remote, e->target.remote_len);
+}
+
+static void sep_on_retry(void *arg)
+{
+    sep_attempt(arg);
+    fm_run_deferred();
+}
+
+static void sep_schedule_retry(struct wsep *e)
+{
+    if (e->closing)
+        return;
+    int delay = e->ivl_cur;
+    if (e->ivl_max > e->ivl_base) {
+        int next = e->ivl_cur > e->ivl_max / 2 ? e->ivl_max : e->ivl_cur * 2;
+        e->ivl_cur = next > 0 ? next : 1;
+    }
+    fm_timer_schedule(&e->retry, delay > 0 ? (uint64_t) delay : 1);
+}
+
+/* ---------------------------------------------------------- endpoints */
+
+static struct wsep *sep_new(struct fm_ep *ep)
+{
+    struct wsep *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->ep = ep;
+    e->sock = ep->sock;
+    e->cfd = -1;
+    fm_list_init(&e->conns);
+    fm_list_init(&e->lnode);
+    fm_timer_init(&e->retry, sep_on_retry, e);
+    e->ivl_base = ep->reconnect_ivl;
+    e->ivl_max = ep->reconnect_ivl_max;
+    e->ivl_cur = e->ivl_base;
+    e->msg_op = ep->tpopts[NN_WS_MSG_TYPE] == NN_WS_MSG_TYPE_TEXT ? WS_OP_TEXT : WS_OP_BINARY;
+    e->rcvmax = ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) ep->rcvmaxsize;
+    e->sndbuf = ep->sndbuf > 0 ? (size_t) ep->sndbuf : 1;
+    int type = fm_sock_type(ep->sock);
+    const struct fm_proto *mine = fm_proto_find(type);
+    sp_name(type, e->my_name);
+    sp_name(mine ? mine->peer : type, e->peer_name);
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    return e;
+}
+
+static void sep_free(struct wsep *e)
+{
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->cond);
+    free(e);
+}
+
+/* Split "hostport[/path]" at the first '/'; the path must be printable
+   ASCII without blanks (it goes into the request line as is). */
+static int split_path(const char *a, char *hostport, size_t hp_cap, char *path, bool bound)
+{
+    const char *slash = strchr(a, '/');
+    size_t hl = slash ? (size_t) (slash - a) : strlen(a);
+    if (hl == 0 || hl >= hp_cap)
+        return -EINVAL;
+    memcpy(hostport, a, hl);
+    hostport[hl] = '\0';
+    const char *p = slash ? slash : "/";
+    for (const char *q = p; *q; q++)
+        if (*q <= 0x20 || *q >= 0x7f || (bound && (*q == '?' || *q == '#')))
+            return -EINVAL;
+    snprintf(path, PATH_MAX_LEN, "%s", p);
+    return 0;
+}
+
+static const char *addr_of(struct fm_ep *ep) { return ep->addr + strlen("ws://"); }
+
+/* A name that is neither a literal nor an interface: the first address
+   DNS gives for it. */
+static int resolve_bind_name(const char *hp, bool v4only, struct sockaddr_storage *ss,
+                             socklen_t *len)
+{
+    const char *colon = strrchr(hp, ':');
+    if (!colon || !fm_tcp_hostname_ok(hp, (size_t) (colon - hp)))
+        return -ENODEV;
+    unsigned short port;
+    if (fm_tcp_parse_port(colon + 1, &port) != 0)
+        return -EINVAL;
+    char host[256];
+    snprintf(host, sizeof(host), "%.*s", (int) (colon - hp), hp);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = v4only ? AF_INET : AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return -ENODEV;
+    int rc = -ENODEV;
+    if (res->ai_addrlen <= sizeof(*ss)) {
+        memset(ss, 0, sizeof(*ss));
+        memcpy(ss, res->ai_addr, res->ai_addrlen);
+        *len = res->ai_addrlen;
+        fm_tcp_set_port(ss, port);
+        rc = 0;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+static int ws_bind(struct fm_ep *ep)
+{
+    char hp[NN_SOCKADDR_MAX + 1], path[PATH_MAX_LEN];
+    int rc = split_path(addr_of(ep), hp, sizeof(hp), path, true);
+    if (rc)
+        return rc;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool any = false;
+    rc = fm_tcp_parse_bind(hp, ep->ipv4only, &ss, &len, &any);
+    if (rc == -ENODEV)
+        rc = resolve_bind_name(hp, ep->ipv4only, &ss, &len);
+    if (rc)
+        return rc;
+    struct wsep *e = sep_new(ep);
+    if (!e)
+        return -ENOMEM;
+    snprintf(e->path, sizeof(e->path), "%s", path);
+
+    pthread_mutex_lock(&registry_lock);
+    struct wsl *l = NULL;
+    for (struct fm_list *n = listeners.next; n != &listeners; n = n->next) {
+        struct wsl *x = FM_CONTAINER(n, struct wsl, node);
+        if (same_addr(&x->key, &ss)) {
+            l = x;
+            break;
+        }
+    }
+    if (l) {
+        for (struct fm_list *n = l->eps.next; n != &l->eps; n = n->next)
+            if (strcmp(FM_CONTAINER(n, struct wsep, lnode)->path, e->path) == 0) {
+                pthread_mutex_unlock(&registry_lock);
+                sep_free(e);
+                return -EADDRINUSE;
+            }
+    } else {
+        l = calloc(1, sizeof(*l));
+        struct sockaddr_storage bound = ss;
+        socklen_t blen = len;
+        int fd = l ? fm_tcp_listen(&bound, &blen, any, ep->ipv4only) : -ENOMEM;
+        if (fd < 0) {
+            pthread_mutex_unlock(&registry_lock);
+            free(l);
+            sep_free(e);
+            return fd;
+        }
+        l->key = ss;
+        l->key_len = len;
+        l->fd = fd;
+        fm_list_init(&l->eps);
+        fm_list_init(&l->pending);
+        fm_timer_init(&l->pause, lsn_on_pause, l);
+        set_kernel_buffers(ep, fd);
+        rc = fm_watch_add(&l->watch, fd, EPOLLIN, lsn_on_accept, l);
+        if (rc) {
+            pthread_mutex_unlock(&registry_lock);
+            close(fd);
+            free(l);
+            sep_free(e);
+            return rc;
+        }
+        fm_list_insert_tail(&listeners, &l->node);
+    }
+    e->lsn = l;
+    fm_list_insert_tail(&l->eps, &e->lnode);
+    ep->tdata = e;
+    pthread_mutex_unlock(&registry_lock);
+    return 0;
+}
+
+static void sep_start_task(void *arg)
+{
+    sep_attempt(arg);
+    fm_run_deferred();
+}
+
+static int ws_connect(struct fm_ep *ep)
+{
+    char hp[NN_SOCKADDR_MAX + 8], path[PATH_MAX_LEN];
+    int rc = split_path(addr_of(ep), hp, NN_SOCKADDR_MAX + 1, path, false);
+    if (rc)
+        return rc;
+    /* The port may be left out: 80, as for HTTP. */
+    const char *colon = strrchr(hp, ':'), *bracket = strrchr(hp, ']');
+    bool has_port = colon && (!bracket || colon > bracket);
+    const char *semi = strchr(hp, ';');
+    const char *host = semi ? semi + 1 : hp;
+    if (has_port && colon < host)
+        has_port = false;
+    struct fm_stream_target t;
+    char full[NN_SOCKADDR_MAX + 8];
+    int flen = snprintf(full, sizeof(full), "%s%s", hp, has_port ? "" : ":80");
+    if (flen < 0 || (size_t) flen > NN_SOCKADDR_MAX)
+        return -EINVAL;
+    rc = fm_tcp_parse_connect(full, ep->ipv4only, &t);
+    if (rc)
+        return rc;
+    struct wsep *e = sep_new(ep);
+    if (!e)
+        return -ENOMEM;
+    e->target = t;
+    snprintf(e->path, sizeof(e->path), "%s", path);
+    snprintf(e->host, sizeof(e->host), "%s", host);
+    ep->tdata = e;
+    fm_loop_post(sep_start_task, e);
+    return 0;
+}
+
+static void sep_close_task(void *arg)
+{
+    struct wsep *e = arg;
+    e->closing = true;
+    struct wsl *l = e->lsn, *gone = NULL;
+    if (l) {
+        pthread_mutex_lock(&registry_lock);
+        fm_list_remove(&e->lnode);
+        if (fm_list_empty(&l->eps)) {
+            /* The last endpoint on this address: the port is free again
+               before a new nn_bind can look for it. */
+            fm_list_remove(&l->node);
+            fm_watch_del(&l->watch);
+            close(l->fd);
+            l->fd = -1;
+            gone = l;
+        }
+        pthread_mutex_unlock(&registry_lock);
+        e->lsn = NULL;
+    }
+    if (gone) {
+        fm_timer_cancel(&gone->pause);
+        while (!fm_list_empty(&gone->pending))
+            conn_destroy(FM_CONTAINER(gone->pending.next, struct conn, node), 0);
+        free(gone);
+    }
+    fm_timer_cancel(&e->retry);
+    if (e->cfd >= 0) {
+        fm_watch_del(&e->cwatch);
+        close(e->cfd);
+        e->cfd = -1;
+        fm_stat_add(e->sock, FM_STAT_INPROGRESS, -1);
+    }
+    if (e->resolving) {
+        e->resolving->sep = NULL;
+        e->resolving = NULL;
+    }
+    e->active = NULL;
+    while (!fm_list_empty(&e->conns))
+        conn_let_go(FM_CONTAINER(e->conns.next, struct conn, node), e);
+    fm_run_deferred();
+    pthread_mutex_lock(&e->lock);
+    e->close_done = true;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void ws_close(struct fm_ep *ep)
+{
+    struct wsep *e = ep->tdata;
+    if (!e)
+        return;
+    fm_sock_lock(ep->sock);
+    e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
+    fm_sock_unlock(ep->sock);
+    fm_loop_post(sep_close_task, e);
+    pthread_mutex_lock(&e->lock);
+    while (!e->close_done || e->lingering > 0)
+        pthread_cond_wait(&e->cond, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+    sep_free(e);
+    ep->tdata = NULL;
+}
+
+/* ------------------------------------------------------------ options */
+
+static int ws_setopt(int option, const void *val, size_t len, int *store)
+{
+    if (option != NN_WS_MSG_TYPE)
+        return -ENOPROTOOPT;
+    if (!val)
+        return -EFAULT;
+    int v;
+    if (len != sizeof(v))
+        return -EINVAL;
+    memcpy(&v, val, sizeof(v));
+    if (v != NN_WS_MSG_TYPE_TEXT && v != NN_WS_MSG_TYPE_BINARY)
+        return -EINVAL;
+    store[NN_WS_MSG_TYPE] = v;
+    return 0;
+}
+
+static int ws_getopt(int option, const int *store, void *val, size_t *len)
+{
+    if (option != NN_WS_MSG_TYPE)
+        return -ENOPROTOOPT;
+    int v = store[NN_WS_MSG_TYPE];
+    memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
+    *len = sizeof(v);
+    return 0;
+}
+
+const struct fm_transport fm_ws = {
+    .scheme = "ws",
+    .level = NN_WS,
+    .bind = ws_bind,
+    .connect = ws_connect,
+    .close = ws_close,
+    .setopt = ws_setopt,
+    .getopt = ws_getopt,
+    .default_opts = {[NN_WS_MSG_TYPE] = NN_WS_MSG_TYPE_BINARY},
+};
