@@ -213,6 +213,11 @@ int nn_socket(int domain, int protocol)
             err = -rc;
             g.free_ids[g.nfree++] = id;
         } else {
+            /* Publish the initial SNDFD state before anyone can see the
+               socket (nn_term may close it the moment it is listed). */
+            fm_sock_lock(s);
+            fm_sock_refresh(s);
+            pthread_mutex_unlock(&s->lock);
             g.table[id] = s;
             g.initialized = true;
         }
@@ -230,8 +235,6 @@ int nn_socket(int domain, int protocol)
         free(s);
         return fail(err);
     }
-    fm_sock_lock(s);
-    fm_sock_unlock(s); /* publish the initial SNDFD state */
     return id;
 }
 
