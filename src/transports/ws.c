@@ -1407,8 +1407,8 @@ static void conn_let_go(struct conn *c, struct wsep *e)
         c->rx_paused = false;
         conn_update_events(c);
         pthread_mutex_unlock(&c->lock);
-        uint64_t span = e->linger < 0 || e->linger > DRAIN_MAX_MS ? DRAIN_MAX_MS : (uint64_t) e->linger;
-        conn_set_deadline(c, span);
+        bool capped = e->linger < 0 || e->linger > DRAIN_MAX_MS;
+        conn_set_deadline(c, capped ? DRAIN_MAX_MS : (uint64_t) e->linger);
         return;
     }
     c->state = CS_LINGER;

@@ -176,6 +176,17 @@ static int parse_req(const char *s, struct ws_http_head *h)
     return ws_http_parse_request(s, n, h);
 }
 
+/* Parse a request and run the server's upgrade checks for pair. */
+static int upgrade_status(const char *req)
+{
+    static struct ws_http_head h;
+    const char *key, *why;
+    size_t klen;
+    if (parse_req(req, &h) != 0)
+        return -1;
+    return ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why);
+}
+
 static void test_http(void)
 {
     static struct ws_http_head h;
@@ -243,30 +254,30 @@ static void test_http(void)
     /* The upgrade checks, one header wrong at a time. */
     const char *fmt = "GET / HTTP/1.1\r\n%s%s%s%s%s\r\n";
     const char *up = "Upgrade: WebSocket\r\n", *conn = "connection: Upgrade\r\n",
-               *ver = "Sec-WebSocket-Version: 13\r\n", *k = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+               *ver = "Sec-WebSocket-Version: 13\r\n",
+               *k = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
                *pr = "Sec-WebSocket-Protocol: x, pair.sp.nanomsg.org\r\n";
     char req[1024];
     sprintf(req, fmt, up, conn, ver, k, pr);
-    EXPECT(parse_req(req, &h) == 0 &&
-           ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 0);
+    EXPECT(upgrade_status(req) == 0);
     sprintf(req, fmt, "", conn, ver, k, pr);
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 400);
+    EXPECT(upgrade_status(req) == 400);
     sprintf(req, fmt, "Upgrade: h2c\r\n", conn, ver, k, pr);
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 400);
+    EXPECT(upgrade_status(req) == 400);
     sprintf(req, fmt, up, "Connection: close\r\n", ver, k, pr);
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 400);
+    EXPECT(upgrade_status(req) == 400);
     sprintf(req, fmt, up, conn, "Sec-WebSocket-Version: 8\r\n", k, pr);
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 426);
+    EXPECT(upgrade_status(req) == 426);
     sprintf(req, fmt, up, conn, "", k, pr);
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 426);
+    EXPECT(upgrade_status(req) == 426);
     sprintf(req, fmt, up, conn, ver, "Sec-WebSocket-Key: short\r\n", pr);
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 400);
+    EXPECT(upgrade_status(req) == 400);
     sprintf(req, fmt, up, conn, ver, "", pr);
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 400);
+    EXPECT(upgrade_status(req) == 400);
     sprintf(req, fmt, up, conn, ver, k, "");
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 400);
+    EXPECT(upgrade_status(req) == 400);
     sprintf(req, fmt, up, conn, ver, k, "Sec-WebSocket-Protocol: pair.sp.nanomsg.org.evil\r\n");
-    EXPECT(parse_req(req, &h) == 0 && ws_http_check_upgrade(&h, "pair.sp.nanomsg.org", &key, &klen, &why) == 400);
+    EXPECT(upgrade_status(req) == 400);
 
     /* Responses. */
     char acc[WS_ACCEPT_LEN + 1];
