@@ -31,12 +31,6 @@ extern char **environ;
 
 #define MAX_PULLERS 64
 
-static int soak(void)
-{
-    const char *v = getenv("FM_SOAK");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 static void set_int(int s, int opt, int v)
 {
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, opt, &v, sizeof(v)) == 0);
@@ -179,9 +173,6 @@ static int live_count(void)
     return n;
 }
 
-/* A puller is gone: once the PUSH has noticed, everything sent from next
-   on must arrive; then a new puller joins (and is connected before the
-   stream goes on). */
 /* Pullers that quit on their own (status 0) are gone too; each needs a
    replacement. */
 static int quits, pending_replacements;
@@ -209,6 +200,9 @@ static void wait_conns(int s, const char *when)
     }
 }
 
+/* A puller is gone: once the PUSH has noticed, everything sent from next
+   on must arrive; then a new puller joins (and is connected before the
+   stream goes on). */
 static void replace(int s, const char *addr, uint32_t *must_from, uint32_t next, int quit_after)
 {
     wait_conns(s, "a puller gone");

@@ -25,12 +25,6 @@
 
 extern char **environ;
 
-static int soak(void)
-{
-    const char *v = getenv("FM_SOAK");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 static void set_int(int s, int level, int opt, int v)
 {
     CHECK(nn_setsockopt(s, level, opt, &v, sizeof(v)) == 0);
@@ -127,15 +121,15 @@ static void run(bool ipc)
     } else {
         snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", free_port());
     }
-    int requests = soak() ? 5000 : 400;
+    int requests = soak() ? 5000 : under_sanitizer() ? 400 : 1000;
     int kill_every = 20;
 
     int s = nn_socket(AF_SP, NN_REQ);
     CHECK(s >= 0);
-    set_int(s, NN_REQ, NN_REQ_RESEND_IVL, 100);
+    set_int(s, NN_REQ, NN_REQ_RESEND_IVL, 50);
     set_int(s, NN_SOL_SOCKET, NN_RECONNECT_IVL, 10);
     set_int(s, NN_SOL_SOCKET, NN_RECONNECT_IVL_MAX, 100);
-    set_int(s, NN_SOL_SOCKET, NN_RCVTIMEO, 100);
+    set_int(s, NN_SOL_SOCKET, NN_RCVTIMEO, 20); /* then look after the server */
     set_int(s, NN_SOL_SOCKET, NN_SNDTIMEO, 10000);
     CHECK(nn_connect(s, addr) >= 0);
 

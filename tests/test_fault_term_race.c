@@ -31,24 +31,6 @@ extern char **environ;
 
 #define MAX_CALLS 24
 
-static int soak(void)
-{
-    const char *v = getenv("FM_SOAK");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-static bool under_sanitizer(void)
-{
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-    return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-    return true;
-#endif
-#endif
-    return false;
-}
-
 /* ---------------------------------------------------------- the child */
 
 enum op { OP_RECV, OP_SEND, OP_POLL, OP_DEVICE, OP_BUSY, OP_CHURN };

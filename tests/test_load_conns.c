@@ -24,12 +24,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int soak(void)
-{
-    const char *v = getenv("FM_SOAK");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 static void set_int(int s, int opt, int v)
 {
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, opt, &v, sizeof(v)) == 0);

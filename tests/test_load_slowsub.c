@@ -37,12 +37,6 @@
 #define MSG_SIZE 1024
 #define BUF_BYTES (128 * 1024)
 
-static int soak(void)
-{
-    const char *v = getenv("FM_SOAK");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 static void set_int(int s, int opt, int v)
 {
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, opt, &v, sizeof(v)) == 0);

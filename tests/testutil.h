@@ -73,6 +73,26 @@ static inline void tu_pause(void)
         tu_ok_;                                                                       \
     })
 
+/* FM_SOAK=1: the fault and load tests run longer and bigger (see README). */
+static inline int soak(void)
+{
+    const char *v = getenv("FM_SOAK");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Sanitized builds run several times slower: tests scale their rounds. */
+static inline int under_sanitizer(void)
+{
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+    return 1;
+#endif
+#endif
+    return 0;
+}
+
 #define TEST_DONE()                                                                   \
     do {                                                                              \
         if (tu_failures) {                                                            \

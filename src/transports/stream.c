@@ -655,6 +655,11 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
         fm_pipe_writable(c->pipe);
     if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
         err = conn_read(c);
+    else if (err && c->state <= CS_ACTIVE)
+        /* Our side broke (a peer that died before reading our header makes
+           even that fail), but whole messages it sent before dying are in
+           our kernel: they are delivered, only the rest is lost. */
+        (void) conn_read(c);
     if (err)
         conn_destroy(c, err);
     fm_run_deferred();
