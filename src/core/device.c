@@ -6,7 +6,7 @@
    makes it return EINTR, and closing either socket (nn_close from another
    thread, or nn_term) wakes it to return EBADF, as the stock library does
    after nn_term too. */
-#include "core.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -44,12 +44,8 @@ struct dev_dir {
    lands on a number that was closed and reused. */
 static int dev_fd(int s, int option)
 {
-    int fd;
-    size_t sz = sizeof(fd);
-    if (nn_getsockopt(s, NN_SOL_SOCKET, option, &fd, &sz) != 0)
-        return errno == ENOPROTOOPT ? -1 : -errno;
-    int d = dup(fd);
-    return d >= 0 ? d : -errno;
+    int fd = fm_sock_dup_fd(s, option);
+    return fd == -ENOPROTOOPT ? -1 : fd;
 }
 
 static int dev_int_opt(int s, int option, int *out)

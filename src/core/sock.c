@@ -6,6 +6,7 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -541,6 +542,27 @@ int nn_getsockopt(int id, int level, int option, void *val, size_t *len)
     }
     sock_release(s);
     return rc ? fail(-rc) : 0;
+}
+
+/* A private duplicate of NN_RCVFD / NN_SNDFD for nn_device, made while the
+   socket cannot be closed: with a lookup and a dup() apart, a concurrent
+   nn_close could close the number in between and the dup() land on an
+   unrelated descriptor that reused it. >= 0, or -errno (ENOPROTOOPT when
+   the socket lacks that direction). */
+int fm_sock_dup_fd(int id, int option)
+{
+    struct fm_sock *s = sock_acquire(id);
+    if (!s)
+        return -EBADF;
+    int fd;
+    size_t len = sizeof(fd);
+    fm_sock_lock(s);
+    int rc = sock_getopt(s, NN_SOL_SOCKET, option, &fd, &len);
+    if (rc == 0 && (rc = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        rc = -errno;
+    fm_sock_unlock(s);
+    sock_release(s);
+    return rc;
 }
 
 /* ------------------------------------------------------------ endpoints */

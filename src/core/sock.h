@@ -65,6 +65,9 @@ void fm_sock_refresh(struct fm_sock *s);
 void fm_sock_ref(struct fm_sock *s);
 void fm_sock_unref(struct fm_sock *s);
 
+/* For nn_device (device.c). */
+int fm_sock_dup_fd(int id, int option);
+
 /* Pipes (pipe.c) for the socket code. */
 void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p);
 
