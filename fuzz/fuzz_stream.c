@@ -119,7 +119,7 @@ static void listen_all(void)
         un->sun_family = AF_UNIX;
         snprintf(un->sun_path, sizeof(un->sun_path), "%s/srv-%zu.ipc", fz_dir, i);
         sv->salen = (socklen_t) sizeof(*un);
-        snprintf(sv->addr, sizeof(sv->addr), "ipc://%s", un->sun_path);
+        snprintf(sv->addr, sizeof(sv->addr), "ipc://%s/srv-%zu.ipc", fz_dir, i);
         if (nn_bind(sv->s, sv->addr) < 0)
             fz_die("nn_bind %s: %s", sv->addr, nn_strerror(errno));
 #else

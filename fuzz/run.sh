@@ -4,8 +4,9 @@
 # The seed corpus of each target (fuzz/corpus/<target>) is read, never
 # written; what a run discovers goes to a scratch corpus that a later run
 # with FM_FUZZ_WORK=<dir> set reuses. A crash, leak or broken invariant
-# leaves its input in <work>/artifacts/ and makes the script fail; turn it
-# into a regression test in tests/.
+# leaves its input in <work>/artifacts/ and makes the script fail; once
+# fixed, copy that input into fuzz/corpus/<target>/: the suite's
+# fuzz_replay_<target> test replays the corpus in every build.
 set -u
 build=${1:?usage: run.sh <build-dir> [seconds] [target...]}
 secs=${2:-45}

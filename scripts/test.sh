@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# test.sh: the whole test suite. Builds and runs every test in a Release
-# build, then again under AddressSanitizer + UndefinedBehaviourSanitizer.
-# Pass one configuration name (release, asan) to run only that one.
+# test.sh: the whole test suite, as CI runs it. Builds and runs every test in
+# a Release build, then under AddressSanitizer + UndefinedBehaviourSanitizer,
+# then under ThreadSanitizer, then runs each libFuzzer target for a bounded
+# time (FM_FUZZ_SECONDS per target, default 30) in a clang build.
+# Pass configuration names (release, asan, tsan, fuzz) to run only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(release asan)
+[ ${#configs[@]} -gt 0 ] || configs=(release asan tsan fuzz)
 jobs=$(nproc)
 for cfg in "${configs[@]}"; do
+  start=$SECONDS
   case "$cfg" in
     release) opts=(-DCMAKE_BUILD_TYPE=Release) ;;
     asan)    opts=(-DCMAKE_BUILD_TYPE=Debug -DFM_SANITIZE=address,undefined) ;;
     tsan)    opts=(-DCMAKE_BUILD_TYPE=Debug -DFM_SANITIZE=thread) ;;
+    fuzz)    opts=(-DCMAKE_C_COMPILER=clang -DFM_FUZZ=ON -DFM_TESTS=OFF) ;;
     *) echo "unknown configuration: $cfg" >&2; exit 2 ;;
   esac
   dir="build-test-$cfg"
   echo "=== $cfg: configure and build in $dir"
   cmake -S . -B "$dir" "${opts[@]}" >/dev/null
   cmake --build "$dir" -j"$jobs" >/dev/null
-  echo "=== $cfg: ctest"
-  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+  if [ "$cfg" = fuzz ]; then
+    echo "=== fuzz: ${FM_FUZZ_SECONDS:-30} s per target"
+    fuzz/run.sh "$dir" "${FM_FUZZ_SECONDS:-30}"
+  else
+    echo "=== $cfg: ctest"
+    (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+  fi
+  echo "=== $cfg: done in $((SECONDS - start)) s"
 done

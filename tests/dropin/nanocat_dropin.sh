@@ -14,6 +14,8 @@
 # No sleeping to synchronise: servers are waited for until they listen,
 # subscribers until their output shows the message, each with a generous
 # deadline; nanocat's own timeouts (--recv-timeout) bound the rest.
+# FM_DROPIN_PRELOAD, if set, is preloaded into the runs on our library (a
+# ThreadSanitizer runtime cannot start late, as a dependency of ours).
 # Exit 0: all passed; 1: a check failed; 77: no stock nanocat or library.
 set -u
 
@@ -111,7 +113,8 @@ start() {
         env -u LD_LIBRARY_PATH LD_DEBUG=libs LD_DEBUG_OUTPUT="$T/$tag.ld" \
             "$bin" "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
     else
-        env LD_LIBRARY_PATH="$OURDIR" LD_DEBUG=libs LD_DEBUG_OUTPUT="$T/$tag.ld" \
+        env LD_LIBRARY_PATH="$OURDIR" ${FM_DROPIN_PRELOAD:+LD_PRELOAD="$FM_DROPIN_PRELOAD"} \
+            LD_DEBUG=libs LD_DEBUG_OUTPUT="$T/$tag.ld" \
             "$bin" "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
     fi
     PID=$!
