@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <nanomsg/reqrep.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -308,8 +309,20 @@ static void test_stray_replies(void)
     CHECK(send_hdr(rrep, &h, "xy", 0) == 2); /* the REQ sees a 2-byte body */
     h = (struct hdr){3, {ha.w[0], 7, hb.w[1]}};
     CHECK(send_hdr(rrep, &h, "extra-hop", 0) == 9);
+    /* Inproc delivers as it sends: all of that is queued at the REQ now,
+       and none of it makes the socket readable. */
+    struct nn_pollfd pfd = {.fd = req, .events = NN_POLLIN};
+    CHECK(nn_poll(&pfd, 1, 0) == 0 && pfd.revents == 0);
+    int rcvfd;
+    size_t sz = sizeof(rcvfd);
+    CHECK(nn_getsockopt(req, NN_SOL_SOCKET, NN_RCVFD, &rcvfd, &sz) == 0);
+    struct pollfd ofd = {.fd = rcvfd, .events = POLLIN};
+    CHECK(poll(&ofd, 1, 0) == 0);
     CHECK(send_hdr(rrep, &hb, "reply-B", 0) == 7);
+    CHECK(nn_poll(&pfd, 1, TIMEO) == 1 && (pfd.revents & NN_POLLIN));
+    CHECK(poll(&ofd, 1, TIMEO) == 1);
     recv_str(req, "reply-B");
+    CHECK(poll(&ofd, 1, 0) == 0);
     char buf[16];
     CHECK_ERR(nn_recv(req, buf, sizeof(buf), NN_DONTWAIT), EFSM);
 

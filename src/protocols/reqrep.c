@@ -71,6 +71,10 @@ struct req {
     struct fm_pipe *sent_to; /* NULL: waiting for a pipe to send it on */
     uint64_t resend_due;     /* 0: no resend armed */
     struct fm_timer timer;
+    /* The reply, taken out of the fair queue ahead of nn_recv so that the
+       socket reports readable only for it, never for stray replies. */
+    bool has_reply;
+    struct fm_msg reply;
 };
 
 /* Send (or send again) the pending request on the next pipe the load
@@ -103,6 +107,10 @@ static void req_forget(struct req *r)
         return;
     r->pending = false;
     fm_msg_term(&r->request);
+    if (r->has_reply) {
+        fm_msg_term(&r->reply);
+        r->has_reply = false;
+    }
     r->sent_to = NULL;
     r->resend_due = 0;
     fm_timer_cancel(&r->timer);
@@ -112,7 +120,7 @@ static void req_resend_cb(void *arg)
 {
     struct req *r = arg;
     fm_sock_lock(r->sock);
-    if (!fm_sock_closing(r->sock) && r->pending && r->resend_due &&
+    if (!fm_sock_closing(r->sock) && r->pending && !r->has_reply && r->resend_due &&
         fm_now_ms() >= r->resend_due)
         req_transmit(r);
     fm_sock_unlock(r->sock);
@@ -127,6 +135,7 @@ static int req_init(void *st, struct fm_sock *s, bool raw)
     r->next_id = fm_random_u32();
     r->resend_ivl = 60000;
     fm_msg_init_empty(&r->request);
+    fm_msg_init_empty(&r->reply);
     fm_timer_init(&r->timer, req_resend_cb, r);
     return 0;
 }
@@ -136,6 +145,7 @@ static void req_term(void *st)
     struct req *r = st;
     fm_timer_cancel_sync(&r->timer);
     fm_msg_term(&r->request);
+    fm_msg_term(&r->reply);
 }
 
 static int req_pipe_add(void *st, struct fm_pipe *p)
@@ -185,27 +195,50 @@ static int req_send(void *st, struct fm_msg *msg)
     return 0;
 }
 
+/* Cooked: find the reply to the pending request, dropping on the way what
+   is malformed or answers an older request. True once it is held. */
+static bool req_fill(struct req *r)
+{
+    if (r->has_reply)
+        return true;
+    if (!r->pending)
+        return false;
+    struct fm_msg m;
+    while (fm_fq_recv(r->sock, &m, NULL) == 0) {
+        if (rr_take_stack(&m, 1) && fm_get_u32(fm_msg_hdr(&m)) == r->id) {
+            fm_msg_hdr_clear(&m);
+            fm_msg_move(&r->reply, &m);
+            r->has_reply = true;
+            return true;
+        }
+        fm_msg_term(&m);
+    }
+    return false;
+}
+
 static int req_recv(void *st, struct fm_msg *msg)
 {
     struct req *r = st;
-    if (!r->raw && !r->pending)
-        return -EFSM;
+    if (!r->raw) {
+        if (!r->pending)
+            return -EFSM;
+        if (!req_fill(r))
+            return -EAGAIN;
+        fm_msg_move(msg, &r->reply);
+        r->has_reply = false;
+        req_forget(r);
+        return 0;
+    }
     for (;;) {
         int rc = fm_fq_recv(r->sock, msg, NULL);
         if (rc)
             return rc;
-        if (r->raw) {
-            /* The whole stack, hops included, goes to the application, the
-               same over every transport. (The stock raw REQ lifts only the
-               first word; a device forwards either form alike.) */
-            if (rr_take_stack(msg, RR_MAX_WORDS))
-                return 0;
-        } else if (rr_take_stack(msg, 1) && fm_get_u32(fm_msg_hdr(msg)) == r->id) {
-            fm_msg_hdr_clear(msg);
-            req_forget(r);
+        /* The whole stack, hops included, goes to the application, the
+           same over every transport. (The stock raw REQ lifts only the
+           first word; a device forwards either form alike.) */
+        if (rr_take_stack(msg, RR_MAX_WORDS))
             return 0;
-        }
-        fm_msg_term(msg); /* malformed, or the reply to an older request */
+        fm_msg_term(msg); /* malformed */
     }
 }
 
@@ -216,7 +249,7 @@ static unsigned req_events(void *st)
         return (fm_lb_can_send(&r->lb) ? FM_CAN_SEND : 0) |
                (fm_fq_readable(r->sock) ? FM_CAN_RECV : 0);
     /* A cooked REQ always takes a new request: it replaces the old one. */
-    return FM_CAN_SEND | (r->pending && fm_fq_readable(r->sock) ? FM_CAN_RECV : 0);
+    return FM_CAN_SEND | (req_fill(r) ? FM_CAN_RECV : 0);
 }
 
 static int req_setopt(void *st, int option, const void *val, size_t len)
