@@ -37,7 +37,8 @@
 #include <unistd.h>
 
 #define SCHEME "tls+tcp://"
-#define OBUF_SIZE (64 * 1024) /* plaintext sealed per SSL_write */
+#define OBUF_MIN (16 * 1024)  /* plaintext sealed per SSL_write: grows with */
+#define OBUF_MAX (1024 * 1024) /* the frames, so a whole one is one call */
 
 /* ---------------------------------------------------------- options */
 
@@ -473,7 +474,7 @@ struct tls_sess {
     uint32_t write_wants; /* a write waits for this (0: not blocked) */
     uint32_t read_wants;  /* a read waits for this beyond EPOLLIN */
     uint8_t *obuf;        /* sealed by SSL_write, still to go */
-    size_t olen;
+    size_t olen, ocap;
 };
 
 /* OpenSSL's reason, for the endpoint's error report. */
@@ -623,13 +624,30 @@ static ssize_t sess_writev(void *arg, const struct iovec *iov, int n)
     struct tls_sess *s = arg;
     if (s->olen && sess_drain(s) != 0)
         return -1;
-    if (!s->obuf && !(s->obuf = malloc(OBUF_SIZE))) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (total == 0)
+        return 0;
+    if (total > s->ocap && s->ocap < OBUF_MAX) {
+        /* Only while nothing is pending: a retried SSL_write needs the
+           same buffer. */
+        size_t cap = s->ocap ? s->ocap : OBUF_MIN;
+        while (cap < total && cap < OBUF_MAX)
+            cap *= 2;
+        uint8_t *nb = realloc(s->obuf, cap);
+        if (nb) {
+            s->obuf = nb;
+            s->ocap = cap;
+        }
+    }
+    if (!s->obuf) {
         errno = ENOMEM;
         return -1;
     }
-    size_t took = 0;
-    for (int i = 0; i < n && took < OBUF_SIZE; i++) {
-        size_t k = iov[i].iov_len < OBUF_SIZE - took ? iov[i].iov_len : OBUF_SIZE - took;
+    size_t took = 0, room = s->ocap;
+    for (int i = 0; i < n && took < room; i++) {
+        size_t k = iov[i].iov_len < room - took ? iov[i].iov_len : room - took;
         memcpy(s->obuf + took, iov[i].iov_base, k);
         took += k;
     }
