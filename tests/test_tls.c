@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifdef FM_HAVE_TLS
 static char dir[256];
 
 static const char *path(const char *name)
@@ -549,6 +550,8 @@ static void test_close(void)
     nn_close(a);
     nn_close(b);
 }
+
+#endif /* FM_HAVE_TLS */
 
 int main(void)
 {

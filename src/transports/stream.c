@@ -41,7 +41,8 @@
    resolver hand-off, its list of connections) and the receive side of every
    connection belongs to the loop thread and takes no lock. Shared between
    senders and the loop is only a connection's send side and state, under
-   the connection lock c->lock. Order:
+   the connection lock c->lock (with a session layer every call into it
+   too, reads included). Order:
 
        socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
 
