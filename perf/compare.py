@@ -46,6 +46,9 @@ TRANSPORTS = {
     "inproc": {"kind": "inproc", "url": "inproc://perf-{n}"},
     "ipc": {"kind": "pair", "url": "ipc://{path}"},
     "tcp": {"kind": "pair", "url": "tcp://127.0.0.1:{port}"},
+    # femtomsg only (NNG's compat API has no TLS); certificates from
+    # tests/tls_certs.sh, made per run, reach the tools via PERF_TLS_DIR.
+    "tls+tcp": {"kind": "pair", "url": "tls+tcp://127.0.0.1:{port}"},
 }
 
 SIZES = [64, 1024, 65536, 1048576]
@@ -63,7 +66,7 @@ def variants(fm_build):
             "cflags": ["-I" + os.path.join(ROOT, "include")],
             "libs": ["-L" + fm_lib, "-Wl,-rpath," + fm_lib, "-lnanomsg"],
             "lib": "^" + re.escape(fm_lib) + "/libnanomsg\\.so",
-            "transports": ["inproc", "ipc", "tcp"],
+            "transports": ["inproc", "ipc", "tcp", "tls+tcp"],
             "tests": ["lat", "thr", "fanout", "device"],
         },
         "nanomsg": {
@@ -521,6 +524,10 @@ def main():
         log("      loads %s" % (meta["variants"][n]["loaded"] or ["no messaging library"]))
 
     tmp = tempfile.mkdtemp(prefix="fmperf-")
+    if "tls+tcp" in transports:
+        tls_dir = os.path.join(tmp, "tls")
+        sh(["sh", os.path.join(ROOT, "tests", "tls_certs.sh"), tls_dir])
+        os.environ["PERF_TLS_DIR"] = tls_dir
     runner = Runner(bindirs, tmp, a.timeout)
     results = {"meta": meta, "cells": [], "fanout": [], "device": []}
     try:

@@ -4,7 +4,7 @@
 # conformance tests run against. Does nothing when all is already there.
 set -euo pipefail
 need=()
-for pkg in build-essential cmake pkg-config groff-base man-db libnanomsg-dev nanomsg-utils libnng-dev libnanomsg-raw-perl chromium clang libclang-rt-dev; do
+for pkg in build-essential cmake pkg-config groff-base man-db libnanomsg-dev nanomsg-utils libnng-dev libnanomsg-raw-perl chromium clang libclang-rt-dev libssl-dev openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -10,6 +10,9 @@ extern const struct fm_proto fm_pub, fm_sub, fm_push, fm_pull, fm_bus;
 extern const struct fm_transport fm_inproc;
 extern const struct fm_transport fm_tcp, fm_ipc;
 extern const struct fm_transport fm_ws;
+#ifdef FM_HAVE_TLS
+extern const struct fm_transport fm_tls;
+#endif
 
 const struct fm_proto *const fm_protocols[] = {
     &fm_pair,
@@ -23,5 +26,8 @@ const struct fm_transport *const fm_transports[] = {
     &fm_inproc,
     &fm_tcp, &fm_ipc,
     &fm_ws,
+#ifdef FM_HAVE_TLS
+    &fm_tls,
+#endif
     NULL,
 };

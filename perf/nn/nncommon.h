@@ -11,6 +11,12 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/pair.h>
 #include <nanomsg/tcp.h>
+#if defined(__has_include)
+#if __has_include(<nanomsg/tls.h>)
+#include <nanomsg/tls.h>
+#define NNP_TLS 1
+#endif
+#endif
 
 static inline void nnp_check(int rc, const char *what)
 {
@@ -35,6 +41,17 @@ static inline int nnp_socket(int domain, int protocol)
         nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDBUF, &v, sizeof(v));
     if ((e = getenv("PERF_RCVBUF")) && (v = atoi(e)) > 0)
         nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVBUF, &v, sizeof(v));
+#ifdef NNP_TLS
+    /* tls+tcp (femtomsg only): PERF_TLS_DIR holds tests/tls_certs.sh's
+       output; every socket can both serve and verify. */
+    if ((e = getenv("PERF_TLS_DIR")) && *e) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/server.pem", e);
+        nnp_check(nn_setsockopt(s, NN_TLS, NN_TLS_CERT_KEY_FILE, p, strlen(p)), "NN_TLS_CERT_KEY_FILE");
+        snprintf(p, sizeof(p), "%s/ca.pem", e);
+        nnp_check(nn_setsockopt(s, NN_TLS, NN_TLS_CA_FILE, p, strlen(p)), "NN_TLS_CA_FILE");
+    }
+#endif
     return s;
 }
 

@@ -320,6 +320,29 @@ struct fm_proto {
 };
 
 /* ------------------------------------------------------------ transports */
+
+/* Options a transport keeps outside the int table (TLS certificates and
+   keys): a reference-counted object of the transport's, one per socket,
+   of which every endpoint takes a reference when it is created. The
+   transport never changes an object another holder may see: setopt_obj
+   replaces it (copy on write), and bind/connect may replace the
+   endpoint's with one of its own. */
+struct fm_tpobj {
+    atomic_int refs;
+    void (*free)(struct fm_tpobj *o);
+};
+static inline struct fm_tpobj *fm_tpobj_ref(struct fm_tpobj *o)
+{
+    if (o)
+        atomic_fetch_add(&o->refs, 1);
+    return o;
+}
+static inline void fm_tpobj_unref(struct fm_tpobj *o)
+{
+    if (o && atomic_fetch_sub(&o->refs, 1) == 1)
+        o->free(o);
+}
+
 struct fm_ep {
     struct fm_sock *sock;
     const struct fm_transport *tp;
@@ -336,6 +359,7 @@ struct fm_ep {
     int ipv4only;
     int linger;
     int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
+    struct fm_tpobj *tpobj; /* the socket's at creation (may be NULL) */
     atomic_int last_error; /* 0 while healthy */
 };
 
@@ -355,6 +379,11 @@ struct fm_transport {
     int (*setopt)(int option, const void *val, size_t len, int *store);
     int (*getopt)(int option, const int *store, void *val, size_t *len);
     int default_opts[FM_MAX_TRANSPORT_OPTS + 1];
+    /* Options kept in an fm_tpobj (see above) instead of the int table;
+       optional, tried when setopt/getopt are absent. *obj may be NULL
+       (nothing set yet). */
+    int (*setopt_obj)(int option, const void *val, size_t len, struct fm_tpobj **obj);
+    int (*getopt_obj)(int option, const struct fm_tpobj *obj, void *val, size_t *len);
 };
 
 /* Registries: the list of protocols and transports lives outside the core
@@ -385,6 +414,9 @@ void fm_stat_add(struct fm_sock *s, enum fm_stat which, int64_t delta);
    NN_STAT_CURRENT_EP_ERRORS until fm_ep_clear_error, and a new error is
    printed once on stderr when NN_PRINT_ERRORS is set. Any thread. */
 void fm_ep_report_error(struct fm_ep *ep, int err);
+/* The same with a transport's own words appended to the printed line
+   (OpenSSL's reason for a failed handshake); detail may be NULL. */
+void fm_ep_report_error_detail(struct fm_ep *ep, int err, const char *detail);
 void fm_ep_clear_error(struct fm_ep *ep);
 
 /* Look up the protocol description of a socket type (peer checks). */

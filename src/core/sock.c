@@ -239,7 +239,11 @@ int nn_socket(int domain, int protocol)
     return id;
 }
 
-static void ep_free(struct fm_ep *ep) { free(ep); }
+static void ep_free(struct fm_ep *ep)
+{
+    fm_tpobj_unref(ep->tpobj);
+    free(ep);
+}
 
 /* Tear a socket down once it is marked closing: wake blocked callers, stop
    the endpoints (their pipes go with them), wait for the callers to leave,
@@ -298,6 +302,8 @@ static void sock_destroy(struct fm_sock *s)
     s->proto->term(s->pstate);
 
     free(s->pstate);
+    for (int t = 0; t < FM_MAX_TRANSPORTS; t++)
+        fm_tpobj_unref(s->tpobj[t]);
 
     /* The descriptors go now, as the application expects after nn_close;
        -1 keeps a late readiness refresh away from a reused number. */
@@ -407,6 +413,8 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
     if (level < 0) {
         int t;
         const struct fm_transport *tp = transport_by_level(level, &t);
+        if (tp && !tp->setopt && tp->setopt_obj)
+            return tp->setopt_obj(option, val, len, &s->tpobj[t]);
         if (!tp || !tp->setopt)
             return -ENOPROTOOPT;
         return tp->setopt(option, val, len, s->tpopts[t]);
@@ -492,6 +500,8 @@ static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size
     if (level < 0) {
         int t;
         const struct fm_transport *tp = transport_by_level(level, &t);
+        if (tp && !tp->getopt && tp->getopt_obj)
+            return tp->getopt_obj(option, s->tpobj[t], val, len);
         if (!tp || !tp->getopt)
             return -ENOPROTOOPT;
         return tp->getopt(option, s->tpopts[t], val, len);
@@ -617,6 +627,7 @@ static int add_endpoint(int id, const char *addr, bool bind)
     ep->ipv4only = s->opt.ipv4only;
     ep->linger = s->opt.linger;
     memcpy(ep->tpopts, s->tpopts[t], sizeof(ep->tpopts));
+    ep->tpobj = fm_tpobj_ref(s->tpobj[t]);
     /* Listed before the transport starts so that nn_close, racing with us,
        finds and stops it. */
     fm_list_insert_tail(&s->eps, &ep->sock_node);
@@ -1174,7 +1185,9 @@ uint64_t nn_get_statistic(int id, int stat)
     return (uint64_t) v;
 }
 
-void fm_ep_report_error(struct fm_ep *ep, int err)
+void fm_ep_report_error(struct fm_ep *ep, int err) { fm_ep_report_error_detail(ep, err, NULL); }
+
+void fm_ep_report_error_detail(struct fm_ep *ep, int err, const char *detail)
 {
     static atomic_int print = -1;
     if (atomic_load(&print) < 0) {
@@ -1186,8 +1199,9 @@ void fm_ep_report_error(struct fm_ep *ep, int err)
         fm_stat_add(ep->sock, FM_STAT_CURRENT_EP_ERRORS, 1);
     if (old != err && atomic_load(&print)) {
         const char *sep = strstr(ep->addr, "://");
-        fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s\n", ep->sock->name,
-                sep ? sep + 3 : ep->addr, nn_strerror(err));
+        fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s%s%s\n", ep->sock->name,
+                sep ? sep + 3 : ep->addr, nn_strerror(err), detail ? ": " : "",
+                detail ? detail : "");
     }
 }
 

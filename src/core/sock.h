@@ -48,6 +48,7 @@ struct fm_sock {
     struct fm_sockopts opt;
     char name[FM_NAME_MAX];
     int tpopts[FM_MAX_TRANSPORTS][FM_MAX_TRANSPORT_OPTS + 1];
+    struct fm_tpobj *tpobj[FM_MAX_TRANSPORTS];
 
     struct fm_list pipes;
     struct fm_list eps;

@@ -41,7 +41,8 @@
    resolver hand-off, its list of connections) and the receive side of every
    connection belongs to the loop thread and takes no lock. Shared between
    senders and the loop is only a connection's send side and state, under
-   the connection lock c->lock. Order:
+   the connection lock c->lock (with a session layer every call into it
+   too, reads included). Order:
 
        socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
 
@@ -105,12 +106,15 @@ struct conn {
     size_t rlen;
     struct fm_msg big;       /* a large message being read into its body */
     size_t big_size, big_got;
+    const struct fm_stream_session_ops *sops;
+    bool sess_hs;            /* the session's own handshake is not done yet */
 
     /* Guarded by lock. state is written only by the loop thread. */
     pthread_mutex_t lock;
     int fd;
     enum conn_state state;
     bool broken;             /* a sender hit an error: the loop tears down */
+    void *sess;              /* the transport's session layer (TLS), or NULL */
     bool out_full;           /* send said FM_PIPE_FULL */
     bool rx_paused;          /* inbound queue full: not reading */
     uint8_t pre[8];          /* our SP header, ahead of every message */
@@ -162,7 +166,8 @@ static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
 
 static bool conn_pending(const struct conn *c)
 {
-    return c->pre_off < sizeof(c->pre) || c->outq.count > 0;
+    return c->pre_off < sizeof(c->pre) || c->outq.count > 0 ||
+           (c->sess && c->sops->pending(c->sess));
 }
 
 /* Queued bytes the kernel has not taken yet (the part of the head message
@@ -182,6 +187,8 @@ static void conn_update_events(struct conn *c)
             ev |= EPOLLIN;
         if (conn_pending(c) || c->broken)
             ev |= EPOLLOUT;
+        if (c->sess)
+            ev = c->sops->events(c->sess, ev);
     }
     fm_watch_set(&c->watch, ev);
 }
@@ -215,8 +222,11 @@ static int add_iov(struct iovec *iov, int n, const void *base, size_t len, size_
     return n + 1;
 }
 
-static ssize_t send_iov(int fd, struct iovec *iov, int n)
+static ssize_t send_iov(struct conn *c, struct iovec *iov, int n)
 {
+    if (c->sess)
+        return c->sops->writev(c->sess, iov, n);
+    int fd = c->fd;
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t) n};
     ssize_t w;
     do
@@ -254,6 +264,8 @@ static void conn_consumed(struct conn *c, size_t w)
    c->lock held. */
 static int conn_flush(struct conn *c)
 {
+    if (c->sess_hs)
+        return 0; /* our header waits for the session's handshake */
     for (;;) {
         struct iovec iov[1 + 3 * IOV_MSGS];
         int n = 0;
@@ -270,12 +282,12 @@ static int conn_flush(struct conn *c)
             n = add_iov(iov, n, fm_msg_hdr(m), fm_msg_hdr_len(m), &skip);
             n = add_iov(iov, n, fm_msg_body(m), fm_msg_size(m), &skip);
         }
-        if (n == 0)
-            return 0;
+        if (n == 0 && !(c->sess && c->sops->pending(c->sess)))
+            return 0; /* (a session's own backlog is written by the call below) */
         size_t want = 0;
         for (int i = 0; i < n; i++)
             want += iov[i].iov_len;
-        ssize_t w = send_iov(c->fd, iov, n);
+        ssize_t w = send_iov(c, iov, n);
         if (w < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
         conn_consumed(c, (size_t) w);
@@ -306,7 +318,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
         int n = add_iov(iov, 0, pfx, frame_prefix(c, msg, pfx), &skip);
         n = add_iov(iov, n, fm_msg_hdr(msg), fm_msg_hdr_len(msg), &skip);
         n = add_iov(iov, n, fm_msg_body(msg), fm_msg_size(msg), &skip);
-        ssize_t w = send_iov(c->fd, iov, n);
+        ssize_t w = send_iov(c, iov, n);
         if (w >= 0 && (size_t) w == frame_len(c, msg)) {
             pthread_mutex_unlock(&c->lock);
             fm_msg_term(msg);
@@ -438,7 +450,11 @@ static void conn_destroy(struct conn *c, int err)
     fm_msgq_init(&c->outq);
     int fd = c->fd;
     c->fd = -1;
+    void *sess = c->sess;
+    c->sess = NULL;
     pthread_mutex_unlock(&c->lock);
+    if (sess)
+        c->sops->destroy(sess);
     fm_msgq_term(&drop);
     fm_watch_del(&c->watch);
     close(fd);
@@ -486,6 +502,8 @@ static int conn_established(struct conn *c, int peer)
     if (rc)
         return -rc;
     c->attached = true;
+    if (c->sess && c->sep)
+        fm_ep_clear_error(c->sep->ep);
     if (c->sep && !c->accepted)
         c->sep->ivl_cur = c->sep->ivl_base; /* a working peer resets backoff */
     return 0;
@@ -586,7 +604,14 @@ static int conn_read(struct conn *c)
             dst = c->rbuf + c->rlen;
             room = RBUF_SIZE - c->rlen;
         }
-        ssize_t n = read(c->fd, dst, room);
+        ssize_t n;
+        if (c->sess) { /* one caller at a time in a session: senders too */
+            pthread_mutex_lock(&c->lock);
+            n = c->sops->read(c->sess, dst, room);
+            pthread_mutex_unlock(&c->lock);
+        } else {
+            n = read(c->fd, dst, room);
+        }
         if (n == 0)
             return ECONNRESET; /* the peer closed; a partial message is lost */
         if (n < 0) {
@@ -620,6 +645,8 @@ static int conn_read(struct conn *c)
 static void conn_shut(struct conn *c)
 {
     c->state = CS_DRAIN;
+    if (c->sess)
+        c->sops->shutdown(c->sess);
     shutdown(c->fd, SHUT_WR);
 }
 
@@ -628,10 +655,27 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     struct conn *c = w->arg;
     int err = 0;
     bool writable = false, flushed = false;
+    if (c->sess_hs) {
+        /* The session's handshake first; our SP header follows it. */
+        pthread_mutex_lock(&c->lock);
+        err = -c->sops->handshake(c->sess);
+        if (err == 0)
+            c->sess_hs = false;
+        conn_update_events(c);
+        pthread_mutex_unlock(&c->lock);
+        if (err == EAGAIN)
+            return;
+        if (err) {
+            conn_destroy(c, err);
+            fm_run_deferred();
+            return;
+        }
+        ev |= EPOLLIN | EPOLLOUT; /* write the header, read what came along */
+    }
     pthread_mutex_lock(&c->lock);
     if (c->broken)
         err = ECONNRESET;
-    else if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_pending(c))
+    else if (((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) || c->sess) && conn_pending(c))
         err = -conn_flush(c);
     if (!err) {
         if (c->out_full && conn_unsent(c) <= c->sndbuf / 2) {
@@ -653,7 +697,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     }
     if (writable && c->attached) /* a detached pipe's socket may be gone */
         fm_pipe_writable(c->pipe);
-    if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+    if (!err && ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->sess))
         err = conn_read(c);
     else if (err && c->state <= CS_ACTIVE)
         /* Our side broke (a peer that died before reading our header makes
@@ -699,15 +743,34 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     fm_list_insert_tail(&e->conns, &c->ep_node);
     fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
-    fm_ep_clear_error(e->ep); /* the endpoint works again */
+    if (!e->tp->session)
+        fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
     if (!accepted)
         e->active = c;
     if (accepted && e->tp->tune)
         e->tp->tune(e->ep, fd);
+    if (e->tp->session) {
+        int err = ENOMEM;
+        c->sops = e->tp->session;
+        c->sess = c->sops->start(e->ep, fd, accepted, &err);
+        if (!c->sess) {
+            conn_destroy(c, err);
+            return;
+        }
+        c->sess_hs = true;
+    }
 
     int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, -rc);
+        return;
+    }
+    /* The deadline covers a session's handshake too (a peer that stalls
+       in it is dropped like one that never sends its SP header). */
+    c->deadline = fm_now_ms() + HS_TIMEOUT_MS;
+    fm_timer_schedule(&c->timer, HS_TIMEOUT_MS);
+    if (c->sess) {
+        conn_on_event(&c->watch, 0); /* the session speaks first */
         return;
     }
     pthread_mutex_lock(&c->lock);
@@ -715,8 +778,6 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         c->broken = true;
     conn_update_events(c);
     pthread_mutex_unlock(&c->lock);
-    c->deadline = fm_now_ms() + HS_TIMEOUT_MS;
-    fm_timer_schedule(&c->timer, HS_TIMEOUT_MS);
 }
 
 /* The endpoint closes. With NN_LINGER 0 the connection goes at once.

@@ -11,6 +11,32 @@
 #include "../core/core.h"
 
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* A session layer between the engine and the descriptor (TLS). Without
+   one the engine calls read() and sendmsg() on the descriptor itself. All
+   calls on one session are serialised by the engine. */
+struct fm_stream_session_ops {
+    /* A connected descriptor: make its session, or NULL with *err set. */
+    void *(*start)(struct fm_ep *ep, int fd, bool accepted, int *err);
+    /* Advance the opening handshake: 0 once done, -EAGAIN while it waits
+       (events() says on what), -errno when it failed (reported by it). */
+    int (*handshake)(void *s);
+    /* As read() and sendmsg() (>= 0 or -1 with errno, EAGAIN to wait).
+       Bytes writev counted are the session's: it writes them out. read
+       returns 0 at the peer's end, with or without its goodbye. */
+    ssize_t (*read)(void *s, void *buf, size_t len);
+    ssize_t (*writev)(void *s, const struct iovec *iov, int n);
+    /* Bytes writev took that are not yet in the kernel. */
+    bool (*pending)(void *s);
+    /* The epoll interest to watch, given the engine's: what the session's
+       last blocked call waits for replaces or adds to it. */
+    uint32_t (*events)(void *s, uint32_t engine_events);
+    /* Our end of the stream (before shutdown(SHUT_WR)), best effort. */
+    void (*shutdown)(void *s);
+    void (*destroy)(void *s);
+};
 
 /* What differs between the stream transports. */
 struct fm_stream_tp {
@@ -19,6 +45,8 @@ struct fm_stream_tp {
     /* Set per-connection socket options on a fresh descriptor (before
        connect() for outgoing ones). Optional. */
     void (*tune)(struct fm_ep *ep, int fd);
+    /* A session on every connection (tls+tcp). Optional. */
+    const struct fm_stream_session_ops *session;
 };
 
 /* Where a connecting endpoint goes. Either remote is a ready address, or
