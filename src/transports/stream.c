@@ -87,6 +87,7 @@ struct sep;
 
 struct conn {
     struct fm_pipe *pipe;
+    struct fm_loop *loop;    /* runs everything of the connection */
     bool type_byte;
     size_t rcvmax;  /* SIZE_MAX: no limit */
     size_t sndbuf;
@@ -126,6 +127,7 @@ struct sep {
     struct fm_ep *ep;
     struct fm_sock *sock;
     const struct fm_stream_tp *tp;
+    struct fm_loop *loop;    /* runs the listener or connector */
 
     /* Loop thread only. */
     bool closing;
@@ -370,8 +372,9 @@ static void conn_close_task(void *arg)
    connection state changes happen. */
 static void conn_close(struct fm_pipe *p)
 {
+    struct conn *c = p->tdata;
     fm_pipe_ref(p);
-    fm_loop_post(conn_close_task, p);
+    fm_loop_post(c->loop, conn_close_task, p);
 }
 
 static void conn_free(struct fm_pipe *p)
@@ -680,6 +683,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         return;
     }
     c->pipe = p;
+    c->loop = e->loop;
     c->type_byte = e->tp->type_byte;
     c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
     c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
@@ -689,7 +693,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     pthread_mutex_init(&c->lock, NULL);
     fm_msgq_init(&c->outq);
     fm_msg_init_empty(&c->big);
-    fm_timer_init(&c->timer, conn_on_timer, c);
+    fm_timer_init(&c->timer, c->loop, conn_on_timer, c);
     c->pre[1] = 'S';
     c->pre[2] = 'P';
     c->pre[4] = (uint8_t) (fm_sock_type(e->sock) >> 8);
@@ -705,7 +709,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     if (accepted && e->tp->tune)
         e->tp->tune(e->ep, fd);
 
-    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, c->loop, fd, EPOLLIN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, -rc);
         return;
@@ -858,7 +862,7 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
     }
     int err = errno;
     if (err == EINPROGRESS) {
-        int rc = fm_watch_add(&e->cwatch, fd, EPOLLOUT, sep_on_connect, e);
+        int rc = fm_watch_add(&e->cwatch, e->loop, fd, EPOLLOUT, sep_on_connect, e);
         if (rc == 0) {
             e->cfd = fd;
             fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
@@ -875,7 +879,8 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
 #define RESOLVE_MAX 8
 
 struct resolve {
-    struct sep *sep; /* loop thread; NULL once the endpoint is gone */
+    struct sep *sep; /* endpoint's loop; NULL once the endpoint is gone */
+    struct fm_loop *loop;
     char host[256];
     char port[8];
     int family;
@@ -919,7 +924,7 @@ static void *resolve_main(void *arg)
             }
         freeaddrinfo(res);
     }
-    fm_loop_post(resolve_done, r);
+    fm_loop_post(r->loop, resolve_done, r);
     return NULL;
 }
 
@@ -931,6 +936,7 @@ static void resolve_start(struct sep *e)
         return;
     }
     r->sep = e;
+    r->loop = e->loop;
     snprintf(r->host, sizeof(r->host), "%s", e->target.host);
     snprintf(r->port, sizeof(r->port), "%u", (unsigned) e->target.port);
     r->family = e->target.family;
@@ -993,8 +999,9 @@ static struct sep *sep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
     e->tp = tp;
     e->lfd = e->cfd = -1;
     fm_list_init(&e->conns);
-    fm_timer_init(&e->ltimer, sep_on_listen_timer, e);
-    fm_timer_init(&e->retry, sep_on_retry, e);
+    e->loop = fm_loop_pick();
+    fm_timer_init(&e->ltimer, e->loop, sep_on_listen_timer, e);
+    fm_timer_init(&e->retry, e->loop, sep_on_retry, e);
     e->ivl_base = ep->reconnect_ivl;
     e->ivl_max = ep->reconnect_ivl_max;
     e->ivl_cur = e->ivl_base;
@@ -1025,7 +1032,7 @@ int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
     }
     e->lfd = fd;
     set_kernel_buffers(ep, fd);
-    int rc = fm_watch_add(&e->lwatch, fd, EPOLLIN, sep_on_accept, e);
+    int rc = fm_watch_add(&e->lwatch, e->loop, fd, EPOLLIN, sep_on_accept, e);
     if (rc) {
         sep_free(e);
         return rc;
@@ -1042,7 +1049,7 @@ int fm_stream_connect(struct fm_ep *ep, const struct fm_stream_tp *tp,
         return -ENOMEM;
     e->target = *target;
     ep->tdata = e;
-    fm_loop_post(sep_start_task, e);
+    fm_loop_post(e->loop, sep_start_task, e);
     return 0;
 }
 
@@ -1092,7 +1099,7 @@ void fm_stream_close(struct fm_ep *ep)
     fm_sock_lock(ep->sock);
     e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
     fm_sock_unlock(ep->sock);
-    fm_loop_post(sep_close_task, e);
+    fm_loop_post(e->loop, sep_close_task, e);
     /* Every lingering connection ends by its deadline timer at the latest,
        so this wait is bounded by NN_LINGER (and by DRAIN_MAX_MS once
        flushed, when NN_LINGER is infinite). */

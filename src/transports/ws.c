@@ -196,6 +196,18 @@ struct wsep {
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The whole transport runs on one loop of the pool: a shared listener hands
+   its connections to endpoints of any socket, and that routing, like the
+   endpoint-connection hand-offs, relies on there being one thread. */
+static pthread_once_t ws_loop_once = PTHREAD_ONCE_INIT;
+static struct fm_loop *ws_loop_ptr;
+static void ws_loop_init(void) { ws_loop_ptr = fm_loop_pick(); }
+static struct fm_loop *ws_loop(void)
+{
+    pthread_once(&ws_loop_once, ws_loop_init);
+    return ws_loop_ptr;
+}
 static struct fm_list listeners = {&listeners, &listeners};
 
 static void conn_destroy(struct conn *c, int err);
@@ -696,7 +708,7 @@ static void conn_close_task(void *arg)
 static void conn_close(struct fm_pipe *p)
 {
     fm_pipe_ref(p);
-    fm_loop_post(conn_close_task, p);
+    fm_loop_post(ws_loop(), conn_close_task, p);
 }
 
 static void conn_free_mem(struct conn *c)
@@ -734,7 +746,7 @@ static struct conn *conn_new(int fd, bool server)
     fm_msgq_init(&c->outq);
     fm_msg_init_empty(&c->asm);
     fm_list_init(&c->node);
-    fm_timer_init(&c->timer, conn_on_timer, c);
+    fm_timer_init(&c->timer, ws_loop(), conn_on_timer, c);
     return c;
 }
 
@@ -1446,7 +1458,7 @@ static void lsn_accept_one(struct wsl *l, int fd)
     fm_list_insert_tail(&l->pending, &c->node);
     l->npending++;
     tune(fd);
-    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, ws_loop(), fd, EPOLLIN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, 0);
         return;
@@ -1534,7 +1546,7 @@ static void client_start(struct wsep *e, int fd)
     ws_accept_for(key, WS_KEY_LEN, c->accept);
     c->pre_len = ws_http_request((char *) c->pre, sizeof(c->pre), e->path, e->host, key,
                                  e->peer_name);
-    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, ws_loop(), fd, EPOLLIN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, -rc);
         return;
@@ -1591,7 +1603,7 @@ static void sep_dial(struct wsep *e, const struct sockaddr *sa, socklen_t len)
     }
     int err = errno;
     if (err == EINPROGRESS) {
-        int rc = fm_watch_add(&e->cwatch, fd, EPOLLOUT, sep_on_connect, e);
+        int rc = fm_watch_add(&e->cwatch, ws_loop(), fd, EPOLLOUT, sep_on_connect, e);
         if (rc == 0) {
             e->cfd = fd;
             fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
@@ -1650,7 +1662,7 @@ static void *resolve_main(void *arg)
             }
         freeaddrinfo(res);
     }
-    fm_loop_post(resolve_done, r);
+    fm_loop_post(ws_loop(), resolve_done, r);
     return NULL;
 }
 
@@ -1719,7 +1731,7 @@ static struct wsep *sep_new(struct fm_ep *ep)
     e->cfd = -1;
     fm_list_init(&e->conns);
     fm_list_init(&e->lnode);
-    fm_timer_init(&e->retry, sep_on_retry, e);
+    fm_timer_init(&e->retry, ws_loop(), sep_on_retry, e);
     e->ivl_base = ep->reconnect_ivl;
     e->ivl_max = ep->reconnect_ivl_max;
     e->ivl_cur = e->ivl_base;
@@ -1844,9 +1856,9 @@ static int ws_bind(struct fm_ep *ep)
         l->fd = fd;
         fm_list_init(&l->eps);
         fm_list_init(&l->pending);
-        fm_timer_init(&l->pause, lsn_on_pause, l);
+        fm_timer_init(&l->pause, ws_loop(), lsn_on_pause, l);
         set_kernel_buffers(ep, fd);
-        rc = fm_watch_add(&l->watch, fd, EPOLLIN, lsn_on_accept, l);
+        rc = fm_watch_add(&l->watch, ws_loop(), fd, EPOLLIN, lsn_on_accept, l);
         if (rc) {
             pthread_mutex_unlock(&registry_lock);
             close(fd);
@@ -1897,7 +1909,7 @@ static int ws_connect(struct fm_ep *ep)
     snprintf(e->path, sizeof(e->path), "%s", path);
     snprintf(e->host, sizeof(e->host), "%s", host);
     ep->tdata = e;
-    fm_loop_post(sep_start_task, e);
+    fm_loop_post(ws_loop(), sep_start_task, e);
     return 0;
 }
 
@@ -1956,7 +1968,7 @@ static void ws_close(struct fm_ep *ep)
     fm_sock_lock(ep->sock);
     e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
     fm_sock_unlock(ep->sock);
-    fm_loop_post(sep_close_task, e);
+    fm_loop_post(ws_loop(), sep_close_task, e);
     pthread_mutex_lock(&e->lock);
     while (!e->close_done || e->lingering > 0)
         pthread_cond_wait(&e->cond, &e->lock);
