@@ -92,13 +92,15 @@ struct conn {
     size_t rcvmax;  /* SIZE_MAX: no limit */
     size_t sndbuf;
 
-    /* Loop thread only. */
-    struct sep *sep;         /* NULL once the endpoint let go of it */
+    /* The connection's loop only. */
+    struct sep *sep;         /* NULL once it left sep->conns */
     struct sep *linger_sep;  /* endpoint whose close waits for our end */
     bool linger_forever;     /* NN_LINGER < 0: the flush has no deadline */
-    struct fm_list ep_node;  /* sep->conns */
+    bool begun;              /* conn_begin ran */
+    struct fm_list ep_node;  /* sep->conns, under sep->lock */
     struct fm_watch watch;
     struct fm_timer timer;   /* header deadline, then linger deadline */
+    struct fm_timer release; /* the endpoint closes: let go (conn_let_go) */
     uint64_t deadline;
     bool accepted;           /* counted as dropped (not broken) when lost */
     bool attached;
@@ -129,9 +131,8 @@ struct sep {
     const struct fm_stream_tp *tp;
     struct fm_loop *loop;    /* runs the listener or connector */
 
-    /* Loop thread only. */
+    /* The endpoint's loop only. */
     bool closing;
-    struct fm_list conns;
     /* listener */
     int lfd;
     struct fm_watch lwatch;
@@ -149,15 +150,18 @@ struct sep {
     unsigned attempts;       /* picks among the resolved addresses */
     struct conn *active;
 
-    /* Close hand-shake with the closing thread. */
+    /* The connections (on their own loops) and the close hand-shake with
+       the closing thread. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    struct fm_list conns;    /* not yet let go or destroyed */
     bool close_done;
     int lingering;
-    int linger;
+    int linger;              /* written before sep_close_task is posted */
 };
 
 static void conn_destroy(struct conn *c, int err);
+static void conn_let_go(struct conn *c, struct sep *e);
 static void sep_schedule_retry(struct sep *e);
 
 static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
@@ -427,8 +431,22 @@ static void conn_linger_done(struct conn *c)
     pthread_mutex_unlock(&e->lock);
 }
 
+/* The connection leaves its endpoint's list (lingering: and holds its close
+   until conn_linger_done). The endpoint's memory may be freed the moment
+   the lock is dropped. */
+static void sep_unlink(struct sep *e, struct conn *c, bool lingers)
+{
+    pthread_mutex_lock(&e->lock);
+    fm_list_remove(&c->ep_node);
+    if (lingers)
+        e->lingering++;
+    if (fm_list_empty(&e->conns))
+        pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
 /* Close the connection for good; err != 0 when it was lost by an error
-   (counted). Loop thread, no lock held. */
+   (counted). The connection's loop, no lock held. */
 static void conn_destroy(struct conn *c, int err)
 {
     if (c->state == CS_DEAD)
@@ -451,16 +469,17 @@ static void conn_destroy(struct conn *c, int err)
     conn_linger_done(c);
     struct sep *e = c->sep;
     if (e) {
-        fm_list_remove(&c->ep_node);
         c->sep = NULL;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
         if (err && was <= CS_ACTIVE)
             fm_stat_add(e->sock, c->accepted ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
-        if (e->active == c) {
+        if (!c->accepted && e->active == c) { /* dialled: on the endpoint's loop */
             e->active = NULL;
             sep_schedule_retry(e);
         }
+        sep_unlink(e, c, false); /* e may be gone after this */
     }
+    fm_timer_cancel(&c->release); /* after sep_unlink: nobody arms it again */
     fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
 }
 
@@ -668,8 +687,50 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     fm_run_deferred();
 }
 
-/* A descriptor is connected (accepted or dialled): make it a connection
-   and start the header exchange. */
+/* On the connection's loop: start the header exchange. */
+static void conn_begin(struct conn *c)
+{
+    c->begun = true;
+    int rc = fm_watch_add(&c->watch, c->loop, c->fd, EPOLLIN, conn_on_event, c);
+    if (rc) {
+        conn_destroy(c, -rc);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (conn_flush(c) != 0)
+        c->broken = true;
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    c->deadline = fm_now_ms() + HS_TIMEOUT_MS;
+    fm_timer_schedule(&c->timer, HS_TIMEOUT_MS);
+}
+
+static void conn_begin_task(void *arg)
+{
+    conn_begin(arg);
+    fm_run_deferred();
+}
+
+/* The endpoint closed (sep_close_task armed this timer). */
+static void conn_on_release(void *arg)
+{
+    struct conn *c = arg;
+    if (!c->begun) {
+        /* The posted conn_begin has not run yet (a timer due in the same
+           millisecond can overtake a post): after it. */
+        fm_timer_schedule(&c->release, 1);
+        return;
+    }
+    if (c->sep)
+        conn_let_go(c, c->sep);
+    fm_run_deferred();
+}
+
+/* A descriptor is connected (accepted or dialled): make it a connection,
+   on a loop of the pool when accepted (a listener's connections spread
+   over the pool), on the endpoint's own loop when dialled (a connector has
+   one connection, whose end it must see at once to dial again). Endpoint's
+   loop. */
 static void conn_start(struct sep *e, int fd, bool accepted)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -683,7 +744,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         return;
     }
     c->pipe = p;
-    c->loop = e->loop;
+    c->loop = accepted ? fm_loop_pick() : e->loop;
     c->type_byte = e->tp->type_byte;
     c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
     c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
@@ -699,8 +760,12 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     c->pre[4] = (uint8_t) (fm_sock_type(e->sock) >> 8);
     c->pre[5] = (uint8_t) fm_sock_type(e->sock);
 
+    fm_timer_init(&c->release, c->loop, conn_on_release, c);
+
     c->sep = e;
+    pthread_mutex_lock(&e->lock);
     fm_list_insert_tail(&e->conns, &c->ep_node);
+    pthread_mutex_unlock(&e->lock);
     fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
     fm_ep_clear_error(e->ep); /* the endpoint works again */
@@ -708,19 +773,10 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         e->active = c;
     if (accepted && e->tp->tune)
         e->tp->tune(e->ep, fd);
-
-    int rc = fm_watch_add(&c->watch, c->loop, fd, EPOLLIN, conn_on_event, c);
-    if (rc) {
-        conn_destroy(c, -rc);
-        return;
-    }
-    pthread_mutex_lock(&c->lock);
-    if (conn_flush(c) != 0)
-        c->broken = true;
-    conn_update_events(c);
-    pthread_mutex_unlock(&c->lock);
-    c->deadline = fm_now_ms() + HS_TIMEOUT_MS;
-    fm_timer_schedule(&c->timer, HS_TIMEOUT_MS);
+    if (c->loop == e->loop)
+        conn_begin(c);
+    else
+        fm_loop_post(c->loop, conn_begin_task, c);
 }
 
 /* The endpoint closes. With NN_LINGER 0 the connection goes at once.
@@ -731,10 +787,11 @@ static void conn_start(struct sep *e, int fd, bool accepted)
    too: what the direct-write path handed the kernel may still be unread. */
 static void conn_let_go(struct conn *c, struct sep *e)
 {
-    fm_list_remove(&c->ep_node);
     c->sep = NULL;
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-    if (c->state != CS_ACTIVE || e->linger == 0) {
+    int linger = e->linger;
+    if (c->state != CS_ACTIVE || linger == 0) {
+        sep_unlink(e, c, false);
         conn_destroy(c, 0);
         return;
     }
@@ -751,11 +808,9 @@ static void conn_let_go(struct conn *c, struct sep *e)
     bool flushing = c->state == CS_LINGER;
     pthread_mutex_unlock(&c->lock);
     c->linger_sep = e;
-    c->linger_forever = e->linger < 0;
-    pthread_mutex_lock(&e->lock);
-    e->lingering++;
-    pthread_mutex_unlock(&e->lock);
-    uint64_t span = !c->linger_forever ? (uint64_t) e->linger
+    c->linger_forever = linger < 0;
+    sep_unlink(e, c, true);
+    uint64_t span = !c->linger_forever ? (uint64_t) linger
                     : flushing         ? UINT64_MAX / 4
                                        : DRAIN_MAX_MS;
     c->deadline = now + span;
@@ -1080,10 +1135,13 @@ static void sep_close_task(void *arg)
         e->resolving = NULL;
     }
     e->active = NULL;
-    while (!fm_list_empty(&e->conns))
-        conn_let_go(FM_CONTAINER(e->conns.next, struct conn, ep_node), e);
     fm_run_deferred();
+    /* Each connection lets go on its own loop; a timer rather than a post
+       because arming one cannot fail or run inline, and cannot race with
+       the connection's own end (conn_destroy cancels it once unlinked). */
     pthread_mutex_lock(&e->lock);
+    for (struct fm_list *n = e->conns.next; n != &e->conns; n = n->next)
+        fm_timer_schedule(&FM_CONTAINER(n, struct conn, ep_node)->release, 0);
     e->close_done = true;
     pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
@@ -1104,7 +1162,7 @@ void fm_stream_close(struct fm_ep *ep)
        so this wait is bounded by NN_LINGER (and by DRAIN_MAX_MS once
        flushed, when NN_LINGER is infinite). */
     pthread_mutex_lock(&e->lock);
-    while (!e->close_done || e->lingering > 0)
+    while (!e->close_done || !fm_list_empty(&e->conns) || e->lingering > 0)
         pthread_cond_wait(&e->cond, &e->lock);
     pthread_mutex_unlock(&e->lock);
     sep_free(e);
