@@ -51,6 +51,10 @@ static inline void fm_list_remove(struct fm_list *n)
 /* ---------------------------------------------------------------- time */
 uint64_t fm_now_ms(void);       /* monotonic */
 uint32_t fm_random_u32(void);
+/* How long a connection holding part of a message may go without a byte
+   while we are willing to read before it is dropped: FM_RX_STALL_MS, read
+   once, default 30 s; 0 when the check is off. */
+uint64_t fm_rx_stall_ms(void);
 uint32_t fm_get_u32(const uint8_t *p);           /* big-endian */
 void fm_put_u32(uint8_t *p, uint32_t v);
 uint64_t fm_get_u64(const uint8_t *p);

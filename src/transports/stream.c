@@ -108,6 +108,9 @@ struct conn {
     size_t rlen;
     struct fm_msg big;       /* a large message being read into its body */
     size_t big_size, big_got;
+    uint64_t rx_at;          /* when the unfinished input last grew */
+    bool stall_armed;        /* active: timer watches for a peer that stalls */
+    bool stall_paused;       /* the watch found us paused: restart on resume */
 
     /* Guarded by lock. state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -483,11 +486,56 @@ static void conn_destroy(struct conn *c, int err)
     fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
 }
 
+/* Part of a message arrived: from now on its peer must keep sending. One
+   coarse timer per interval checks that, so a read only notes the time. */
+static void conn_watch_stall(struct conn *c)
+{
+    uint64_t ivl = fm_rx_stall_ms();
+    if (ivl == 0)
+        return;
+    c->rx_at = fm_now_ms();
+    if (!c->stall_armed) {
+        c->stall_armed = true;
+        c->stall_paused = false;
+        fm_timer_schedule(&c->timer, ivl);
+    }
+}
+
+/* The stall timer of an active connection. Time spent paused (the inbound
+   queue full) is our backpressure, not the peer's stall: it never counts,
+   and the peer gets a whole interval again once we read. */
+static void conn_check_stall(struct conn *c)
+{
+    c->stall_armed = false;
+    if (!c->big_size && !c->rlen)
+        return; /* the message was completed meanwhile */
+    uint64_t ivl = fm_rx_stall_ms(), now = fm_now_ms();
+    pthread_mutex_lock(&c->lock);
+    bool paused = c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    if (paused) {
+        c->stall_paused = true;
+    } else if (c->stall_paused) {
+        c->stall_paused = false;
+        c->rx_at = now;
+    } else if (now - c->rx_at >= ivl) {
+        conn_destroy(c, ETIMEDOUT);
+        fm_run_deferred();
+        return;
+    }
+    c->stall_armed = true;
+    fm_timer_schedule(&c->timer, paused ? ivl : c->rx_at + ivl - now);
+}
+
 static void conn_on_timer(void *arg)
 {
     struct conn *c = arg;
     if (c->state == CS_DEAD)
         return;
+    if (c->state == CS_ACTIVE) {
+        conn_check_stall(c);
+        return;
+    }
     uint64_t now = fm_now_ms();
     if (now < c->deadline) {
         fm_timer_schedule(&c->timer, c->deadline - now);
@@ -595,7 +643,7 @@ static void conn_pause(struct conn *c)
 /* Read what the kernel has. 0, or the errno that ends the connection. */
 static int conn_read(struct conn *c)
 {
-    bool full = false;
+    bool full = false, got = false;
     for (int round = 0; round < READ_BUDGET && !full; round++) {
         uint8_t *dst;
         size_t room;
@@ -618,6 +666,7 @@ static int conn_read(struct conn *c)
         }
         if (c->state >= CS_LINGER)
             continue; /* closing: read only to let the peer's FIN in */
+        got = true;
         if (c->big_size) {
             c->big_got += (size_t) n;
             if (c->big_got == c->big_size) {
@@ -633,6 +682,8 @@ static int conn_read(struct conn *c)
         if ((size_t) n < room)
             break; /* a short read: the kernel buffer is empty */
     }
+    if (got && c->state == CS_ACTIVE && (c->big_size || c->rlen))
+        conn_watch_stall(c);
     if (full)
         conn_pause(c);
     return 0;

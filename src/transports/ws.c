@@ -125,6 +125,9 @@ struct conn {
     bool big_fin, big_masked;
     uint8_t big_key[4];
     size_t big_phase;
+    uint64_t rx_at;          /* when the unfinished input last grew */
+    bool stall_armed;        /* active: timer watches for a peer that stalls */
+    bool stall_paused;       /* the watch found us paused: restart on resume */
 
     /* Guarded by lock; state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -844,11 +847,62 @@ static void conn_destroy(struct conn *c, int err)
         conn_free_mem(c);
 }
 
+/* Unfinished input of an active connection: part of a frame, or a
+   fragmented message without its last frame. */
+static bool conn_rx_partial(const struct conn *c)
+{
+    return c->rlen || c->big_left || c->frag_open;
+}
+
+/* As stream.c: once part of a message is in, its peer must keep sending;
+   one coarse timer per interval checks, a read only notes the time. */
+static void conn_watch_stall(struct conn *c)
+{
+    uint64_t ivl = fm_rx_stall_ms();
+    if (ivl == 0)
+        return;
+    c->rx_at = fm_now_ms();
+    if (!c->stall_armed) {
+        c->stall_armed = true;
+        c->stall_paused = false;
+        fm_timer_schedule(&c->timer, ivl);
+    }
+}
+
+/* Time spent paused (inbound queue full) is our backpressure and never
+   counts; the peer gets a whole interval again once we read. */
+static void conn_check_stall(struct conn *c)
+{
+    c->stall_armed = false;
+    if (!conn_rx_partial(c))
+        return;
+    uint64_t ivl = fm_rx_stall_ms(), now = fm_now_ms();
+    pthread_mutex_lock(&c->lock);
+    bool paused = c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    if (paused) {
+        c->stall_paused = true;
+    } else if (c->stall_paused) {
+        c->stall_paused = false;
+        c->rx_at = now;
+    } else if (now - c->rx_at >= ivl) {
+        conn_destroy(c, ETIMEDOUT);
+        fm_run_deferred();
+        return;
+    }
+    c->stall_armed = true;
+    fm_timer_schedule(&c->timer, paused ? ivl : c->rx_at + ivl - now);
+}
+
 static void conn_on_timer(void *arg)
 {
     struct conn *c = arg;
     if (c->state == CS_DEAD)
         return;
+    if (c->state == CS_ACTIVE) {
+        conn_check_stall(c);
+        return;
+    }
     uint64_t now = fm_now_ms();
     if (now < c->deadline) {
         fm_timer_schedule(&c->timer, c->deadline - now);
@@ -1260,7 +1314,7 @@ static int frames_parse(struct conn *c, bool *full)
 /* Read what the kernel has. 0, or the errno that ends the connection. */
 static int conn_read(struct conn *c)
 {
-    bool full = false;
+    bool full = false, got = false;
     for (int round = 0; round < READ_BUDGET && !full; round++) {
         if (c->state >= CS_LINGER) {
             /* Closing: read only to let the peer's FIN in. */
@@ -1301,6 +1355,7 @@ static int conn_read(struct conn *c)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
         }
         int err = 0;
+        got = true;
         if (c->big_left) {
             if (c->big_masked)
                 c->big_phase = ws_mask(dst, dst, (size_t) n, c->big_key, c->big_phase);
@@ -1326,6 +1381,8 @@ static int conn_read(struct conn *c)
         if ((size_t) n < room)
             break; /* a short read: the kernel buffer is empty */
     }
+    if (got && c->state == CS_ACTIVE && conn_rx_partial(c))
+        conn_watch_stall(c);
     if (full && c->state == CS_ACTIVE)
         conn_pause(c);
     return 0;
