@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -388,6 +389,9 @@ static void *loop_main(void *arg)
 {
     struct fm_loop *l = arg;
     self = l;
+    char name[16];
+    snprintf(name, sizeof(name), "fm-loop-%d", (int) (l - pool.loops));
+    pthread_setname_np(pthread_self(), name); /* for top -H, gdb, /proc */
     pthread_mutex_lock(&l->lock);
     while (!l->stopping) {
         int timeout = -1;

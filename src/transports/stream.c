@@ -17,11 +17,14 @@
    thread writes it out on EPOLLOUT. Past NN_SNDBUF queued bytes the pipe
    answers FM_PIPE_FULL and says fm_pipe_writable once half drained.
 
-   Receive path (loop thread only): read up to RBUF_SIZE bytes at a time
-   into a per-connection buffer and cut every complete message out of it;
-   a message of DIRECT_MIN bytes or more is read straight into its own body.
-   When the pipe's inbound queue is full reading stops (EPOLLIN off) until
-   ops->inq_space.
+   Receive path (the connection's loop only): read up to RBUF_SIZE bytes at
+   a time into a per-connection buffer and cut every complete message out
+   of it; a message of DIRECT_MIN bytes or more is read straight into its
+   own body. When the pipe's inbound queue is full reading stops (EPOLLIN
+   off) until ops->inq_space. A peer that leaves a message unfinished and
+   sends nothing for fm_rx_stall_ms() (FM_RX_STALL_MS, 30 s) while we are
+   willing to read is dropped: a read that leaves part of a message notes
+   the time, and one coarse timer per interval compares.
 
    Closing (nn_close, nn_shutdown): the socket forgets the endpoint's pipes
    at once, but with NN_LINGER non-zero each connection stays open on the
@@ -37,21 +40,31 @@
    and every implementation answers it by closing, so the peer's close is
    the proof that it has it all.
 
-   Threads and locks. Everything about an endpoint (listener, connector,
-   resolver hand-off, its list of connections) and the receive side of every
-   connection belongs to the loop thread and takes no lock. Shared between
-   senders and the loop is only a connection's send side and state, under
-   the connection lock c->lock. Order:
+   Threads and locks. An endpoint (listener or connector, resolver
+   hand-off, reconnect timer) runs on the loop it picked when made. A
+   dialled connection runs on that same loop (the connector must see its
+   end at once to dial again); an accepted one on a loop picked at accept,
+   so one listener's connections spread over the pool. Each connection's
+   receive side, timers and state changes belong to its own loop and take
+   no lock. Shared with senders is only a connection's send side and
+   state, under the connection lock c->lock. Order:
 
        socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
 
    The core calls ops->send with the socket lock held and we then take
-   c->lock, so the loop thread never holds c->lock while it calls into the
-   core (fm_pipe_attach, fm_pipe_detach, fm_pipe_writable, fm_run_deferred
+   c->lock, so no loop ever holds c->lock while it calls into the core
+   (fm_pipe_attach, fm_pipe_detach, fm_pipe_writable, fm_run_deferred
    take a socket lock; fm_pipe_deliver queues work for fm_run_deferred, run
-   before the loop callback returns). The endpoint
-   lock e->lock guards only the close hand-shake with the closing thread
-   (close_done, lingering) and is never held together with another lock. */
+   before the loop callback returns).
+
+   The endpoint lock e->lock guards what an endpoint shares with
+   connections on other loops: the list e->conns, which a connection joins
+   when made and leaves itself, on its own loop (conn_destroy, or
+   conn_let_go when the closing endpoint arms its release timer), and the
+   close hand-shake with the closing thread (close_done, lingering), which
+   waits until the list is empty and no connection lingers, so a
+   connection on the list may use its endpoint. e->lock is taken alone, or
+   before a loop lock (arming the release timers), never with another. */
 #include "stream.h"
 
 #include <errno.h>

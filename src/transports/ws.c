@@ -36,9 +36,13 @@
    the kernel when nothing is queued, the rest goes out on EPOLLOUT,
    FM_PIPE_FULL past NN_SNDBUF queued bytes.
 
-   Threads and locks: as in stream.c. Endpoints, listeners' pending
-   connections and every connection's receive side belong to the loop
-   thread; a connection's send side and state are under c->lock, taken
+   A peer that leaves a frame or a fragmented message unfinished and sends
+   nothing for fm_rx_stall_ms() while we are willing to read is dropped, as
+   in stream.c.
+
+   Threads and locks: as in stream.c, except that the whole transport runs
+   on one loop of the pool (ws_loop). Endpoints, listeners' pending
+   connections and every connection's receive side belong to that loop; a connection's send side and state are under c->lock, taken
    after the socket lock (the core calls ops->send with it held) and never
    held while calling into the core. The registry lock guards the list of
    listeners and each listener's list of bound endpoints, which nn_bind
