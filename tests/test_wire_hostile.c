@@ -292,8 +292,9 @@ static void test_hostile(bool ipc)
     CHECK(still_works(&b));
 
     /* Silence, and half a header: both dropped by the header timeout; a
-       stall in the middle of a message is a slow peer, not an error: it
-       costs only its own connection, which stays until it goes away. */
+       stall in the middle of a message costs only its own connection,
+       which stays until it goes away or the receive-stall interval ends
+       it (30 s by default; test_rx_stall shortens it). */
     int silent = raw_connect(t), half = raw_connect(t), slow = raw_connect(t);
     raw_send(half, "\0SP\0\0", 5);
     send_header(slow, NN_PUSH);

@@ -51,6 +51,10 @@ static inline void fm_list_remove(struct fm_list *n)
 /* ---------------------------------------------------------------- time */
 uint64_t fm_now_ms(void);       /* monotonic */
 uint32_t fm_random_u32(void);
+/* How long a connection holding part of a message may go without a byte
+   while we are willing to read before it is dropped: FM_RX_STALL_MS, read
+   once, default 30 s; 0 when the check is off. */
+uint64_t fm_rx_stall_ms(void);
 uint32_t fm_get_u32(const uint8_t *p);           /* big-endian */
 void fm_put_u32(uint8_t *p, uint32_t v);
 uint64_t fm_get_u64(const uint8_t *p);
@@ -127,40 +131,57 @@ static inline struct fm_msg *fm_msgq_peek(struct fm_msgq *q)
     return q->count ? &q->ring[q->head] : NULL;
 }
 
-/* --------------------------------------------------------------- timers
-   Timers run on the event-loop thread. A callback locks its socket and
+/* ---------------------------------------------------------- event loops
+   A small fixed pool of loop threads (loop.c). An object picks one loop
+   when it is made (fm_loop_pick) and gives it to every timer, watch and
+   post of its own, so all its callbacks run on that one thread, in order:
+   what only they touch needs no lock. Callbacks of different objects may
+   run at the same time on different loops. */
+struct fm_loop;
+/* The least loaded loop (by descriptors watched), round robin on ties.
+   Does not start a thread: a loop starts on its first use. */
+struct fm_loop *fm_loop_pick(void);
+/* True on the thread of loop. */
+bool fm_loop_is_current(const struct fm_loop *loop);
+
+/* Timers run on their loop's thread. A callback locks its socket and
    checks its own protocol state (a deadline it stored), so a stale firing
    after a re-schedule or cancel is harmless. */
 struct fm_timer {
     uint64_t due;
     size_t heap_index; /* 0: not scheduled */
+    struct fm_loop *loop;
     void (*cb)(void *arg);
     void *arg;
 };
-void fm_timer_init(struct fm_timer *t, void (*cb)(void *), void *arg);
+void fm_timer_init(struct fm_timer *t, struct fm_loop *loop, void (*cb)(void *), void *arg);
 void fm_timer_schedule(struct fm_timer *t, uint64_t delay_ms);
 void fm_timer_cancel(struct fm_timer *t);
 /* Cancel and wait until a callback that already started has returned. Must
    not be called with a lock the callback takes. */
 void fm_timer_cancel_sync(struct fm_timer *t);
 
-/* File-descriptor watches on the event loop (network transports). */
+/* File-descriptor watches on a loop (network transports). */
 struct fm_watch {
     int fd;
     uint32_t events; /* EPOLLIN / EPOLLOUT as wanted now */
+    struct fm_loop *loop;
     void (*cb)(struct fm_watch *w, uint32_t revents);
     void *arg;
     bool registered;
 };
-int fm_watch_add(struct fm_watch *w, int fd, uint32_t events,
+int fm_watch_add(struct fm_watch *w, struct fm_loop *loop, int fd, uint32_t events,
                  void (*cb)(struct fm_watch *, uint32_t), void *arg);
+/* Any thread; the caller serialises its own calls for one watch. */
 int fm_watch_set(struct fm_watch *w, uint32_t events);
 /* Unregister and wait until a callback on it that already started returned
    (unless called from that very callback). */
 void fm_watch_del(struct fm_watch *w);
-/* Run fn(arg) on the loop thread soon (used to hand work off a caller that
-   holds locks). */
-void fm_loop_post(void (*fn)(void *), void *arg);
+/* Run fn(arg) on loop's thread soon, after what was posted there before
+   (used to hand work to an object's loop, or off a caller that holds
+   locks). */
+void fm_loop_post(struct fm_loop *loop, void (*fn)(void *), void *arg);
+/* Stop the loop threads (not from one of them); a later use restarts. */
 void fm_loop_shutdown(void);
 
 /* ----------------------------------------------------------------- pipes

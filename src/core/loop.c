@@ -1,12 +1,18 @@
-/* loop.c: the event loop. One background thread (started on first use)
-   waits in epoll for file-descriptor watches, an eventfd for wake-ups, and
-   the earliest timer of a binary min-heap. Callbacks run on that thread with
-   no lock of the loop held. This file is the only place that knows epoll;
-   another POSIX system would provide its own copy of these functions. */
+/* loop.c: the event loops. A small fixed pool of threads (FM_LOOP_THREADS,
+   default min(online CPUs, 4) but at least 2), each started on first use,
+   each with its own epoll descriptor, eventfd for wake-ups, binary min-heap
+   of timers and queue of posted work. An object (endpoint, connection,
+   protocol instance) picks one loop when it is made and uses it for all of
+   its watches, timers and posts, so everything of one object runs on one
+   thread, in order, and needs no lock of its own against itself. Callbacks
+   run with no lock of the loop held. This file is the only place that knows
+   epoll; another POSIX system would provide its own copy of these
+   functions. */
 #include "core.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,20 +20,22 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 64
+#define LOOPS_MAX 64
+#define LOOPS_DEFAULT_MAX 4
 
 struct posted {
     void (*fn)(void *);
     void *arg;
 };
 
-static struct {
-    pthread_once_t once;
+struct fm_loop {
     pthread_mutex_t lock;
     pthread_cond_t idle; /* signalled after each callback */
     pthread_t thread;
     int epfd;
     int wakefd;
     atomic_bool started;
+    atomic_int watches;  /* registered descriptors: the load fm_loop_pick weighs */
     bool stopping;
     struct fm_timer **heap; /* 1-based */
     size_t heap_len, heap_cap;
@@ -38,162 +46,229 @@ static struct {
     uint64_t batch_seq;
     bool in_batch;
     const void *current; /* watch or timer whose callback runs now */
-} loop = {.once = PTHREAD_ONCE_INIT,
-          .lock = PTHREAD_MUTEX_INITIALIZER,
-          .idle = PTHREAD_COND_INITIALIZER};
+};
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t start_lock; /* starting and stopping threads */
+    int count;
+    atomic_uint next;           /* where fm_loop_pick starts looking */
+    struct fm_loop loops[LOOPS_MAX];
+} pool = {.once = PTHREAD_ONCE_INIT, .start_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static _Thread_local struct fm_loop *self; /* the loop this thread runs */
 
 static void *loop_main(void *arg);
 
-static void loop_start(void)
+/* Two loops even on one CPU: a single loop would leave the cross-loop paths
+   of the transports unexercised in that configuration, and an idle loop
+   costs only its stack. More than four rarely pays: the application's
+   threads do the sending and most of the delivery themselves. */
+static void pool_init(void)
 {
-    loop.epfd = epoll_create1(EPOLL_CLOEXEC);
-    loop.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (loop.epfd < 0 || loop.wakefd < 0)
-        abort(); /* out of descriptors at library start: nothing can work */
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.wakefd, &ev);
-    /* The loop thread takes no signals: they belong to the application's
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cpus < 2 ? 2 : cpus > LOOPS_DEFAULT_MAX ? LOOPS_DEFAULT_MAX : (int) cpus;
+    const char *env = getenv("FM_LOOP_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1)
+            n = v > LOOPS_MAX ? LOOPS_MAX : (int) v;
+    }
+    pool.count = n;
+    for (int i = 0; i < n; i++) {
+        struct fm_loop *l = &pool.loops[i];
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_cond_init(&l->idle, NULL);
+        l->epfd = l->wakefd = -1;
+    }
+}
+
+struct fm_loop *fm_loop_pick(void)
+{
+    pthread_once(&pool.once, pool_init);
+    /* The loop with the fewest descriptors, ties broken round robin so that
+       timers-only objects spread too. */
+    unsigned start = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed);
+    struct fm_loop *best = NULL;
+    int best_load = 0;
+    for (int k = 0; k < pool.count; k++) {
+        struct fm_loop *l = &pool.loops[(start + (unsigned) k) % (unsigned) pool.count];
+        int load = atomic_load_explicit(&l->watches, memory_order_relaxed);
+        if (!best || load < best_load) {
+            best = l;
+            best_load = load;
+        }
+    }
+    return best;
+}
+
+static void loop_start(struct fm_loop *l)
+{
+    if (l->epfd < 0) {
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (l->epfd < 0 || l->wakefd < 0)
+            abort(); /* out of descriptors at library start: nothing can work */
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev);
+    }
+    /* The loop threads take no signals: they belong to the application's
        threads, where a blocked nn_recv must see EINTR. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&loop.thread, NULL, loop_main, NULL) != 0)
+    if (pthread_create(&l->thread, NULL, loop_main, l) != 0)
         abort();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    atomic_store(&loop.started, true);
+    atomic_store_explicit(&l->started, true, memory_order_release);
 }
 
-static void ensure_started(void) { pthread_once(&loop.once, loop_start); }
-
-static bool on_loop_thread(void)
+static void ensure_started(struct fm_loop *l)
 {
-    return atomic_load(&loop.started) && pthread_equal(pthread_self(), loop.thread);
+    if (atomic_load_explicit(&l->started, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&pool.start_lock);
+    if (!atomic_load_explicit(&l->started, memory_order_relaxed))
+        loop_start(l);
+    pthread_mutex_unlock(&pool.start_lock);
 }
 
-static void wake(void)
+static bool on_loop_thread(const struct fm_loop *l) { return self == l; }
+
+bool fm_loop_is_current(const struct fm_loop *l) { return on_loop_thread(l); }
+
+static void wake(struct fm_loop *l)
 {
     uint64_t one = 1;
-    ssize_t n = write(loop.wakefd, &one, sizeof(one));
+    ssize_t n = write(l->wakefd, &one, sizeof(one));
     (void) n; /* EAGAIN means a wake-up is already pending */
 }
 
 /* ---------------------------------------------------------------- heap */
-static void heap_set(size_t i, struct fm_timer *t)
+static void heap_set(struct fm_loop *l, size_t i, struct fm_timer *t)
 {
-    loop.heap[i] = t;
+    l->heap[i] = t;
     t->heap_index = i;
 }
 
-static void heap_up(size_t i)
+static void heap_up(struct fm_loop *l, size_t i)
 {
-    struct fm_timer *t = loop.heap[i];
-    while (i > 1 && loop.heap[i / 2]->due > t->due) {
-        heap_set(i, loop.heap[i / 2]);
+    struct fm_timer *t = l->heap[i];
+    while (i > 1 && l->heap[i / 2]->due > t->due) {
+        heap_set(l, i, l->heap[i / 2]);
         i /= 2;
     }
-    heap_set(i, t);
+    heap_set(l, i, t);
 }
 
-static void heap_down(size_t i)
+static void heap_down(struct fm_loop *l, size_t i)
 {
-    struct fm_timer *t = loop.heap[i];
+    struct fm_timer *t = l->heap[i];
     for (;;) {
         size_t c = i * 2;
-        if (c > loop.heap_len)
+        if (c > l->heap_len)
             break;
-        if (c + 1 <= loop.heap_len && loop.heap[c + 1]->due < loop.heap[c]->due)
+        if (c + 1 <= l->heap_len && l->heap[c + 1]->due < l->heap[c]->due)
             c++;
-        if (loop.heap[c]->due >= t->due)
+        if (l->heap[c]->due >= t->due)
             break;
-        heap_set(i, loop.heap[c]);
+        heap_set(l, i, l->heap[c]);
         i = c;
     }
-    heap_set(i, t);
+    heap_set(l, i, t);
 }
 
-static void heap_remove(struct fm_timer *t)
+static void heap_remove(struct fm_loop *l, struct fm_timer *t)
 {
     size_t i = t->heap_index;
-    struct fm_timer *last = loop.heap[loop.heap_len--];
+    struct fm_timer *last = l->heap[l->heap_len--];
     t->heap_index = 0;
     if (last == t)
         return;
-    heap_set(i, last);
-    heap_up(i);
-    heap_down(last->heap_index);
+    heap_set(l, i, last);
+    heap_up(l, i);
+    heap_down(l, last->heap_index);
 }
 
-void fm_timer_init(struct fm_timer *t, void (*cb)(void *), void *arg)
+void fm_timer_init(struct fm_timer *t, struct fm_loop *loop, void (*cb)(void *), void *arg)
 {
     memset(t, 0, sizeof(*t));
+    t->loop = loop;
     t->cb = cb;
     t->arg = arg;
 }
 
 void fm_timer_schedule(struct fm_timer *t, uint64_t delay_ms)
 {
-    ensure_started();
-    pthread_mutex_lock(&loop.lock);
+    struct fm_loop *l = t->loop;
+    ensure_started(l);
+    pthread_mutex_lock(&l->lock);
     if (t->heap_index)
-        heap_remove(t);
-    if (loop.heap_len + 1 >= loop.heap_cap) {
-        size_t cap = loop.heap_cap ? loop.heap_cap * 2 : 64;
-        struct fm_timer **h = realloc(loop.heap, cap * sizeof(*h));
+        heap_remove(l, t);
+    if (l->heap_len + 1 >= l->heap_cap) {
+        size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
+        struct fm_timer **h = realloc(l->heap, cap * sizeof(*h));
         if (!h) {
-            pthread_mutex_unlock(&loop.lock);
+            pthread_mutex_unlock(&l->lock);
             return; /* the timer stays unscheduled; callers re-arm on use */
         }
-        loop.heap = h;
-        loop.heap_cap = cap;
+        l->heap = h;
+        l->heap_cap = cap;
     }
     t->due = fm_now_ms() + delay_ms;
-    loop.heap_len++;
-    heap_set(loop.heap_len, t);
-    heap_up(loop.heap_len);
-    bool earliest = loop.heap[1] == t;
-    pthread_mutex_unlock(&loop.lock);
-    if (earliest && !on_loop_thread())
-        wake();
+    l->heap_len++;
+    heap_set(l, l->heap_len, t);
+    heap_up(l, l->heap_len);
+    bool earliest = l->heap[1] == t;
+    pthread_mutex_unlock(&l->lock);
+    if (earliest && !on_loop_thread(l))
+        wake(l);
 }
 
 void fm_timer_cancel(struct fm_timer *t)
 {
-    pthread_mutex_lock(&loop.lock);
+    struct fm_loop *l = t->loop;
+    pthread_mutex_lock(&l->lock);
     if (t->heap_index)
-        heap_remove(t);
-    pthread_mutex_unlock(&loop.lock);
+        heap_remove(l, t);
+    pthread_mutex_unlock(&l->lock);
 }
 
 void fm_timer_cancel_sync(struct fm_timer *t)
 {
-    pthread_mutex_lock(&loop.lock);
+    struct fm_loop *l = t->loop;
+    pthread_mutex_lock(&l->lock);
     /* A callback running now may re-arm its timer: repeat until it is
        neither scheduled nor running. */
     do {
         if (t->heap_index)
-            heap_remove(t);
-        if (on_loop_thread())
+            heap_remove(l, t);
+        if (on_loop_thread(l))
             break;
-        while (loop.current == t)
-            pthread_cond_wait(&loop.idle, &loop.lock);
+        while (l->current == t)
+            pthread_cond_wait(&l->idle, &l->lock);
     } while (t->heap_index);
-    pthread_mutex_unlock(&loop.lock);
+    pthread_mutex_unlock(&l->lock);
 }
 
 /* -------------------------------------------------------------- watches */
-int fm_watch_add(struct fm_watch *w, int fd, uint32_t events,
+int fm_watch_add(struct fm_watch *w, struct fm_loop *loop, int fd, uint32_t events,
                  void (*cb)(struct fm_watch *, uint32_t), void *arg)
 {
-    ensure_started();
+    ensure_started(loop);
+    w->loop = loop;
     w->fd = fd;
     w->events = events;
     w->cb = cb;
     w->arg = arg;
     struct epoll_event ev = {.events = events, .data.ptr = w};
-    pthread_mutex_lock(&loop.lock);
-    int rc = epoll_ctl(loop.epfd, EPOLL_CTL_ADD, fd, &ev);
+    pthread_mutex_lock(&loop->lock);
+    int rc = epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
     w->registered = rc == 0;
-    pthread_mutex_unlock(&loop.lock);
+    pthread_mutex_unlock(&loop->lock);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&loop->watches, 1, memory_order_relaxed);
     return rc == 0 ? 0 : -errno;
 }
 
@@ -203,139 +278,161 @@ int fm_watch_set(struct fm_watch *w, uint32_t events)
        caller serialises its own calls for w (a connection's lock). */
     if (__atomic_load_n(&w->events, __ATOMIC_ACQUIRE) == events)
         return 0;
-    pthread_mutex_lock(&loop.lock);
+    struct fm_loop *l = w->loop;
+    pthread_mutex_lock(&l->lock);
     int rc = 0;
     if (w->registered && w->events != events) {
         struct epoll_event ev = {.events = events, .data.ptr = w};
-        rc = epoll_ctl(loop.epfd, EPOLL_CTL_MOD, w->fd, &ev) == 0 ? 0 : -errno;
+        rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) == 0 ? 0 : -errno;
         if (rc == 0)
             __atomic_store_n(&w->events, events, __ATOMIC_RELEASE);
     }
-    pthread_mutex_unlock(&loop.lock);
+    pthread_mutex_unlock(&l->lock);
     return rc;
 }
 
 void fm_watch_del(struct fm_watch *w)
 {
-    pthread_mutex_lock(&loop.lock);
+    struct fm_loop *l = w->loop;
+    if (!l)
+        return; /* never added */
+    pthread_mutex_lock(&l->lock);
     if (w->registered) {
-        epoll_ctl(loop.epfd, EPOLL_CTL_DEL, w->fd, NULL);
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
         w->registered = false;
+        atomic_fetch_sub_explicit(&l->watches, 1, memory_order_relaxed);
     }
-    if (on_loop_thread()) {
+    if (on_loop_thread(l)) {
         /* Events for w may still wait in the current batch. */
-        for (int i = loop.batch_pos; i < loop.batch_len; i++)
-            if (loop.batch[i].data.ptr == w)
-                loop.batch[i].data.ptr = &loop; /* a tombstone */
-    } else if (loop.in_batch) {
-        uint64_t seq = loop.batch_seq;
-        while (loop.in_batch && loop.batch_seq == seq)
-            pthread_cond_wait(&loop.idle, &loop.lock);
+        for (int i = l->batch_pos; i < l->batch_len; i++)
+            if (l->batch[i].data.ptr == w)
+                l->batch[i].data.ptr = l; /* a tombstone */
+    } else if (l->in_batch) {
+        uint64_t seq = l->batch_seq;
+        while (l->in_batch && l->batch_seq == seq)
+            pthread_cond_wait(&l->idle, &l->lock);
     }
-    pthread_mutex_unlock(&loop.lock);
+    pthread_mutex_unlock(&l->lock);
 }
 
-void fm_loop_post(void (*fn)(void *), void *arg)
+void fm_loop_post(struct fm_loop *l, void (*fn)(void *), void *arg)
 {
-    ensure_started();
-    pthread_mutex_lock(&loop.lock);
-    if (loop.posts_len == loop.posts_cap) {
-        size_t cap = loop.posts_cap ? loop.posts_cap * 2 : 16;
-        struct posted *p = realloc(loop.posts, cap * sizeof(*p));
+    ensure_started(l);
+    pthread_mutex_lock(&l->lock);
+    if (l->posts_len == l->posts_cap) {
+        size_t cap = l->posts_cap ? l->posts_cap * 2 : 16;
+        struct posted *p = realloc(l->posts, cap * sizeof(*p));
         if (!p) {
-            pthread_mutex_unlock(&loop.lock);
+            pthread_mutex_unlock(&l->lock);
             fn(arg); /* better late on this thread than never */
             return;
         }
-        loop.posts = p;
-        loop.posts_cap = cap;
+        l->posts = p;
+        l->posts_cap = cap;
     }
-    loop.posts[loop.posts_len++] = (struct posted){fn, arg};
-    pthread_mutex_unlock(&loop.lock);
-    wake();
+    l->posts[l->posts_len++] = (struct posted){fn, arg};
+    pthread_mutex_unlock(&l->lock);
+    if (!on_loop_thread(l))
+        wake(l);
 }
 
+/* Stops every running loop thread (from a thread that is not one of them);
+   a later use starts them again. Nothing is lost: watches, timers and
+   posts stay with their loop. */
 void fm_loop_shutdown(void)
 {
-    if (!atomic_load(&loop.started))
-        return;
-    pthread_mutex_lock(&loop.lock);
-    loop.stopping = true;
-    pthread_mutex_unlock(&loop.lock);
-    wake();
-    pthread_join(loop.thread, NULL);
+    pthread_once(&pool.once, pool_init);
+    pthread_mutex_lock(&pool.start_lock);
+    for (int i = 0; i < pool.count; i++) {
+        struct fm_loop *l = &pool.loops[i];
+        if (!atomic_load(&l->started))
+            continue;
+        pthread_mutex_lock(&l->lock);
+        l->stopping = true;
+        pthread_mutex_unlock(&l->lock);
+        wake(l);
+        pthread_join(l->thread, NULL);
+        l->stopping = false;
+        atomic_store(&l->started, false);
+    }
+    pthread_mutex_unlock(&pool.start_lock);
 }
 
 /* ----------------------------------------------------------- the thread */
-static void run_posts(void)
+static void run_posts(struct fm_loop *l)
 {
-    while (loop.posts_len) {
-        struct posted p = loop.posts[0];
-        memmove(loop.posts, loop.posts + 1, --loop.posts_len * sizeof(*loop.posts));
-        pthread_mutex_unlock(&loop.lock);
+    while (l->posts_len) {
+        struct posted p = l->posts[0];
+        memmove(l->posts, l->posts + 1, --l->posts_len * sizeof(*l->posts));
+        pthread_mutex_unlock(&l->lock);
         p.fn(p.arg);
-        pthread_mutex_lock(&loop.lock);
+        pthread_mutex_lock(&l->lock);
     }
 }
 
-static void run_timers(void)
+static void run_timers(struct fm_loop *l)
 {
     uint64_t now = fm_now_ms();
-    while (loop.heap_len && loop.heap[1]->due <= now) {
-        struct fm_timer *t = loop.heap[1];
-        heap_remove(t);
-        loop.current = t;
-        pthread_mutex_unlock(&loop.lock);
+    while (l->heap_len && l->heap[1]->due <= now) {
+        struct fm_timer *t = l->heap[1];
+        heap_remove(l, t);
+        l->current = t;
+        pthread_mutex_unlock(&l->lock);
         t->cb(t->arg);
-        pthread_mutex_lock(&loop.lock);
-        loop.current = NULL;
-        pthread_cond_broadcast(&loop.idle);
+        pthread_mutex_lock(&l->lock);
+        l->current = NULL;
+        pthread_cond_broadcast(&l->idle);
     }
 }
 
 static void *loop_main(void *arg)
 {
-    (void) arg;
-    pthread_mutex_lock(&loop.lock);
-    while (!loop.stopping) {
+    struct fm_loop *l = arg;
+    self = l;
+    char name[16];
+    snprintf(name, sizeof(name), "fm-loop-%d", (int) (l - pool.loops));
+    pthread_setname_np(pthread_self(), name); /* for top -H, gdb, /proc */
+    pthread_mutex_lock(&l->lock);
+    while (!l->stopping) {
         int timeout = -1;
-        if (loop.heap_len) {
-            uint64_t now = fm_now_ms(), due = loop.heap[1]->due;
+        if (l->heap_len) {
+            uint64_t now = fm_now_ms(), due = l->heap[1]->due;
             timeout = due <= now ? 0 : (int) (due - now > 60000 ? 60000 : due - now);
         }
-        if (loop.posts_len)
+        if (l->posts_len)
             timeout = 0;
-        pthread_mutex_unlock(&loop.lock);
-        int n = epoll_wait(loop.epfd, loop.batch, MAX_EVENTS, timeout);
-        pthread_mutex_lock(&loop.lock);
-        loop.in_batch = true;
-        loop.batch_len = n > 0 ? n : 0;
-        for (loop.batch_pos = 0; loop.batch_pos < loop.batch_len;) {
-            struct epoll_event ev = loop.batch[loop.batch_pos++];
+        pthread_mutex_unlock(&l->lock);
+        int n = epoll_wait(l->epfd, l->batch, MAX_EVENTS, timeout);
+        pthread_mutex_lock(&l->lock);
+        l->in_batch = true;
+        l->batch_len = n > 0 ? n : 0;
+        for (l->batch_pos = 0; l->batch_pos < l->batch_len;) {
+            struct epoll_event ev = l->batch[l->batch_pos++];
             if (ev.data.ptr == NULL) {
                 uint64_t v;
-                ssize_t r = read(loop.wakefd, &v, sizeof(v));
+                ssize_t r = read(l->wakefd, &v, sizeof(v));
                 (void) r;
                 continue;
             }
-            if (ev.data.ptr == &loop)
+            if (ev.data.ptr == l)
                 continue;
             struct fm_watch *w = ev.data.ptr;
             if (!w->registered)
                 continue;
-            loop.current = w;
-            pthread_mutex_unlock(&loop.lock);
+            l->current = w;
+            pthread_mutex_unlock(&l->lock);
             w->cb(w, ev.events);
-            pthread_mutex_lock(&loop.lock);
-            loop.current = NULL;
+            pthread_mutex_lock(&l->lock);
+            l->current = NULL;
         }
-        loop.batch_len = loop.batch_pos = 0;
-        run_posts();
-        run_timers();
-        loop.in_batch = false;
-        loop.batch_seq++;
-        pthread_cond_broadcast(&loop.idle);
+        l->batch_len = l->batch_pos = 0;
+        run_posts(l);
+        run_timers(l);
+        l->in_batch = false;
+        l->batch_seq++;
+        pthread_cond_broadcast(&l->idle);
     }
-    pthread_mutex_unlock(&loop.lock);
+    pthread_mutex_unlock(&l->lock);
+    self = NULL;
     return NULL;
 }

@@ -1,4 +1,5 @@
-/* util.c: the monotonic clock, a random source and big-endian helpers. */
+/* util.c: the monotonic clock, a random source, big-endian helpers and the
+   receive-stall interval. */
 #include "core.h"
 
 #include <stdlib.h>
@@ -10,6 +11,30 @@ uint64_t fm_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+#define RX_STALL_DEFAULT_MS 30000 /* a live WAN peer under retransmission
+                                     backoff can be silent for seconds */
+
+static pthread_once_t rx_stall_once = PTHREAD_ONCE_INIT;
+static uint64_t rx_stall_ms;
+
+static void rx_stall_init(void)
+{
+    rx_stall_ms = RX_STALL_DEFAULT_MS;
+    const char *env = getenv("FM_RX_STALL_MS");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == '\0')
+            rx_stall_ms = v;
+    }
+}
+
+uint64_t fm_rx_stall_ms(void)
+{
+    pthread_once(&rx_stall_once, rx_stall_init);
+    return rx_stall_ms;
 }
 
 uint32_t fm_random_u32(void)

@@ -136,7 +136,7 @@ static int req_init(void *st, struct fm_sock *s, bool raw)
     r->resend_ivl = 60000;
     fm_msg_init_empty(&r->request);
     fm_msg_init_empty(&r->reply);
-    fm_timer_init(&r->timer, req_resend_cb, r);
+    fm_timer_init(&r->timer, fm_loop_pick(), req_resend_cb, r);
     return 0;
 }
 

@@ -108,7 +108,7 @@ static int surveyor_init(void *st, struct fm_sock *s, bool raw)
     fm_list_init(&sv->pipes);
     sv->next_id = fm_random_u32();
     sv->deadline_ms = SV_DEFAULT_DEADLINE;
-    fm_timer_init(&sv->timer, surveyor_deadline_fired, sv);
+    fm_timer_init(&sv->timer, fm_loop_pick(), surveyor_deadline_fired, sv);
     return 0;
 }
 

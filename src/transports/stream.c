@@ -17,11 +17,14 @@
    thread writes it out on EPOLLOUT. Past NN_SNDBUF queued bytes the pipe
    answers FM_PIPE_FULL and says fm_pipe_writable once half drained.
 
-   Receive path (loop thread only): read up to RBUF_SIZE bytes at a time
-   into a per-connection buffer and cut every complete message out of it;
-   a message of DIRECT_MIN bytes or more is read straight into its own body.
-   When the pipe's inbound queue is full reading stops (EPOLLIN off) until
-   ops->inq_space.
+   Receive path (the connection's loop only): read up to RBUF_SIZE bytes at
+   a time into a per-connection buffer and cut every complete message out
+   of it; a message of DIRECT_MIN bytes or more is read straight into its
+   own body. When the pipe's inbound queue is full reading stops (EPOLLIN
+   off) until ops->inq_space. A peer that leaves a message unfinished and
+   sends nothing for fm_rx_stall_ms() (FM_RX_STALL_MS, 30 s) while we are
+   willing to read is dropped: a read that leaves part of a message notes
+   the time, and one coarse timer per interval compares.
 
    Closing (nn_close, nn_shutdown): the socket forgets the endpoint's pipes
    at once, but with NN_LINGER non-zero each connection stays open on the
@@ -37,22 +40,32 @@
    and every implementation answers it by closing, so the peer's close is
    the proof that it has it all.
 
-   Threads and locks. Everything about an endpoint (listener, connector,
-   resolver hand-off, its list of connections) and the receive side of every
-   connection belongs to the loop thread and takes no lock. Shared between
-   senders and the loop is only a connection's send side and state, under
-   the connection lock c->lock (with a session layer every call into it
-   too, reads included). Order:
+   Threads and locks. An endpoint (listener or connector, resolver
+   hand-off, reconnect timer) runs on the loop it picked when made. A
+   dialled connection runs on that same loop (the connector must see its
+   end at once to dial again); an accepted one on a loop picked at accept,
+   so one listener's connections spread over the pool. Each connection's
+   receive side, timers and state changes belong to its own loop and take
+   no lock. Shared with senders is only a connection's send side and
+   state, under the connection lock c->lock (with a session layer every
+   call into it too, reads included). Order:
 
        socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
 
    The core calls ops->send with the socket lock held and we then take
-   c->lock, so the loop thread never holds c->lock while it calls into the
-   core (fm_pipe_attach, fm_pipe_detach, fm_pipe_writable, fm_run_deferred
+   c->lock, so no loop ever holds c->lock while it calls into the core
+   (fm_pipe_attach, fm_pipe_detach, fm_pipe_writable, fm_run_deferred
    take a socket lock; fm_pipe_deliver queues work for fm_run_deferred, run
-   before the loop callback returns). The endpoint
-   lock e->lock guards only the close hand-shake with the closing thread
-   (close_done, lingering) and is never held together with another lock. */
+   before the loop callback returns).
+
+   The endpoint lock e->lock guards what an endpoint shares with
+   connections on other loops: the list e->conns, which a connection joins
+   when made and leaves itself, on its own loop (conn_destroy, or
+   conn_let_go when the closing endpoint arms its release timer), and the
+   close hand-shake with the closing thread (close_done, lingering), which
+   waits until the list is empty and no connection lingers, so a
+   connection on the list may use its endpoint. e->lock is taken alone, or
+   before a loop lock (arming the release timers), never with another. */
 #include "stream.h"
 
 #include <errno.h>
@@ -88,17 +101,20 @@ struct sep;
 
 struct conn {
     struct fm_pipe *pipe;
+    struct fm_loop *loop;    /* runs everything of the connection */
     bool type_byte;
     size_t rcvmax;  /* SIZE_MAX: no limit */
     size_t sndbuf;
 
-    /* Loop thread only. */
-    struct sep *sep;         /* NULL once the endpoint let go of it */
+    /* The connection's loop only. */
+    struct sep *sep;         /* NULL once it left sep->conns */
     struct sep *linger_sep;  /* endpoint whose close waits for our end */
     bool linger_forever;     /* NN_LINGER < 0: the flush has no deadline */
-    struct fm_list ep_node;  /* sep->conns */
+    bool begun;              /* conn_begin ran */
+    struct fm_list ep_node;  /* sep->conns, under sep->lock */
     struct fm_watch watch;
     struct fm_timer timer;   /* header deadline, then linger deadline */
+    struct fm_timer release; /* the endpoint closes: let go (conn_let_go) */
     uint64_t deadline;
     bool accepted;           /* counted as dropped (not broken) when lost */
     bool attached;
@@ -108,6 +124,9 @@ struct conn {
     size_t big_size, big_got;
     const struct fm_stream_session_ops *sops;
     bool sess_hs;            /* the session's own handshake is not done yet */
+    uint64_t rx_at;          /* when the unfinished input last grew */
+    bool stall_armed;        /* active: timer watches for a peer that stalls */
+    bool stall_paused;       /* the watch found us paused: restart on resume */
 
     /* Guarded by lock. state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -130,10 +149,10 @@ struct sep {
     struct fm_ep *ep;
     struct fm_sock *sock;
     const struct fm_stream_tp *tp;
+    struct fm_loop *loop;    /* runs the listener or connector */
 
-    /* Loop thread only. */
+    /* The endpoint's loop only. */
     bool closing;
-    struct fm_list conns;
     /* listener */
     int lfd;
     struct fm_watch lwatch;
@@ -151,15 +170,18 @@ struct sep {
     unsigned attempts;       /* picks among the resolved addresses */
     struct conn *active;
 
-    /* Close hand-shake with the closing thread. */
+    /* The connections (on their own loops) and the close hand-shake with
+       the closing thread. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    struct fm_list conns;    /* not yet let go or destroyed */
     bool close_done;
     int lingering;
-    int linger;
+    int linger;              /* written before sep_close_task is posted */
 };
 
 static void conn_destroy(struct conn *c, int err);
+static void conn_let_go(struct conn *c, struct sep *e);
 static void sep_schedule_retry(struct sep *e);
 
 static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
@@ -382,8 +404,9 @@ static void conn_close_task(void *arg)
    connection state changes happen. */
 static void conn_close(struct fm_pipe *p)
 {
+    struct conn *c = p->tdata;
     fm_pipe_ref(p);
-    fm_loop_post(conn_close_task, p);
+    fm_loop_post(c->loop, conn_close_task, p);
 }
 
 static void conn_free(struct fm_pipe *p)
@@ -436,8 +459,22 @@ static void conn_linger_done(struct conn *c)
     pthread_mutex_unlock(&e->lock);
 }
 
+/* The connection leaves its endpoint's list (lingering: and holds its close
+   until conn_linger_done). The endpoint's memory may be freed the moment
+   the lock is dropped. */
+static void sep_unlink(struct sep *e, struct conn *c, bool lingers)
+{
+    pthread_mutex_lock(&e->lock);
+    fm_list_remove(&c->ep_node);
+    if (lingers)
+        e->lingering++;
+    if (fm_list_empty(&e->conns))
+        pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
 /* Close the connection for good; err != 0 when it was lost by an error
-   (counted). Loop thread, no lock held. */
+   (counted). The connection's loop, no lock held. */
 static void conn_destroy(struct conn *c, int err)
 {
     if (c->state == CS_DEAD)
@@ -464,17 +501,59 @@ static void conn_destroy(struct conn *c, int err)
     conn_linger_done(c);
     struct sep *e = c->sep;
     if (e) {
-        fm_list_remove(&c->ep_node);
         c->sep = NULL;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
         if (err && was <= CS_ACTIVE)
             fm_stat_add(e->sock, c->accepted ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
-        if (e->active == c) {
+        if (!c->accepted && e->active == c) { /* dialled: on the endpoint's loop */
             e->active = NULL;
             sep_schedule_retry(e);
         }
+        sep_unlink(e, c, false); /* e may be gone after this */
     }
+    fm_timer_cancel(&c->release); /* after sep_unlink: nobody arms it again */
     fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
+}
+
+/* Part of a message arrived: from now on its peer must keep sending. One
+   coarse timer per interval checks that, so a read only notes the time. */
+static void conn_watch_stall(struct conn *c)
+{
+    uint64_t ivl = fm_rx_stall_ms();
+    if (ivl == 0)
+        return;
+    c->rx_at = fm_now_ms();
+    if (!c->stall_armed) {
+        c->stall_armed = true;
+        c->stall_paused = false;
+        fm_timer_schedule(&c->timer, ivl);
+    }
+}
+
+/* The stall timer of an active connection. Time spent paused (the inbound
+   queue full) is our backpressure, not the peer's stall: it never counts,
+   and the peer gets a whole interval again once we read. */
+static void conn_check_stall(struct conn *c)
+{
+    c->stall_armed = false;
+    if (!c->big_size && !c->rlen)
+        return; /* the message was completed meanwhile */
+    uint64_t ivl = fm_rx_stall_ms(), now = fm_now_ms();
+    pthread_mutex_lock(&c->lock);
+    bool paused = c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    if (paused) {
+        c->stall_paused = true;
+    } else if (c->stall_paused) {
+        c->stall_paused = false;
+        c->rx_at = now;
+    } else if (now - c->rx_at >= ivl) {
+        conn_destroy(c, ETIMEDOUT);
+        fm_run_deferred();
+        return;
+    }
+    c->stall_armed = true;
+    fm_timer_schedule(&c->timer, paused ? ivl : c->rx_at + ivl - now);
 }
 
 static void conn_on_timer(void *arg)
@@ -482,6 +561,10 @@ static void conn_on_timer(void *arg)
     struct conn *c = arg;
     if (c->state == CS_DEAD)
         return;
+    if (c->state == CS_ACTIVE) {
+        conn_check_stall(c);
+        return;
+    }
     uint64_t now = fm_now_ms();
     if (now < c->deadline) {
         fm_timer_schedule(&c->timer, c->deadline - now);
@@ -591,7 +674,7 @@ static void conn_pause(struct conn *c)
 /* Read what the kernel has. 0, or the errno that ends the connection. */
 static int conn_read(struct conn *c)
 {
-    bool full = false;
+    bool full = false, got = false;
     for (int round = 0; round < READ_BUDGET && !full; round++) {
         uint8_t *dst;
         size_t room;
@@ -621,6 +704,7 @@ static int conn_read(struct conn *c)
         }
         if (c->state >= CS_LINGER)
             continue; /* closing: read only to let the peer's FIN in */
+        got = true;
         if (c->big_size) {
             c->big_got += (size_t) n;
             if (c->big_got == c->big_size) {
@@ -636,6 +720,8 @@ static int conn_read(struct conn *c)
         if ((size_t) n < room)
             break; /* a short read: the kernel buffer is empty */
     }
+    if (got && c->state == CS_ACTIVE && (c->big_size || c->rlen))
+        conn_watch_stall(c);
     if (full)
         conn_pause(c);
     return 0;
@@ -709,58 +795,22 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     fm_run_deferred();
 }
 
-/* A descriptor is connected (accepted or dialled): make it a connection
-   and start the header exchange. */
-static void conn_start(struct sep *e, int fd, bool accepted)
+/* On the connection's loop: start the header exchange. */
+static void conn_begin(struct conn *c)
 {
-    struct conn *c = calloc(1, sizeof(*c));
-    struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
-    if (!p) {
-        free(c);
-        close(fd);
-        fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
-        if (!accepted)
-            sep_schedule_retry(e);
-        return;
-    }
-    c->pipe = p;
-    c->type_byte = e->tp->type_byte;
-    c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
-    c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
-    c->accepted = accepted;
-    c->fd = fd;
-    c->state = CS_HANDSHAKE;
-    pthread_mutex_init(&c->lock, NULL);
-    fm_msgq_init(&c->outq);
-    fm_msg_init_empty(&c->big);
-    fm_timer_init(&c->timer, conn_on_timer, c);
-    c->pre[1] = 'S';
-    c->pre[2] = 'P';
-    c->pre[4] = (uint8_t) (fm_sock_type(e->sock) >> 8);
-    c->pre[5] = (uint8_t) fm_sock_type(e->sock);
-
-    c->sep = e;
-    fm_list_insert_tail(&e->conns, &c->ep_node);
-    fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
-    fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
-    if (!e->tp->session)
-        fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
-    if (!accepted)
-        e->active = c;
-    if (accepted && e->tp->tune)
-        e->tp->tune(e->ep, fd);
-    if (e->tp->session) {
+    c->begun = true;
+    if (c->sops) {
+        /* The session (TLS) is made on the connection's own loop, which
+           then runs every call into it. */
         int err = ENOMEM;
-        c->sops = e->tp->session;
-        c->sess = c->sops->start(e->ep, fd, accepted, &err);
+        c->sess = c->sops->start(c->sep->ep, c->fd, c->accepted, &err);
         if (!c->sess) {
             conn_destroy(c, err);
             return;
         }
         c->sess_hs = true;
     }
-
-    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, c->loop, c->fd, EPOLLIN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, -rc);
         return;
@@ -780,6 +830,82 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     pthread_mutex_unlock(&c->lock);
 }
 
+static void conn_begin_task(void *arg)
+{
+    conn_begin(arg);
+    fm_run_deferred();
+}
+
+/* The endpoint closed (sep_close_task armed this timer). */
+static void conn_on_release(void *arg)
+{
+    struct conn *c = arg;
+    if (!c->begun) {
+        /* The posted conn_begin has not run yet (a timer due in the same
+           millisecond can overtake a post): after it. */
+        fm_timer_schedule(&c->release, 1);
+        return;
+    }
+    if (c->sep)
+        conn_let_go(c, c->sep);
+    fm_run_deferred();
+}
+
+/* A descriptor is connected (accepted or dialled): make it a connection,
+   on a loop of the pool when accepted (a listener's connections spread
+   over the pool), on the endpoint's own loop when dialled (a connector has
+   one connection, whose end it must see at once to dial again). Endpoint's
+   loop. */
+static void conn_start(struct sep *e, int fd, bool accepted)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
+    if (!p) {
+        free(c);
+        close(fd);
+        fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        if (!accepted)
+            sep_schedule_retry(e);
+        return;
+    }
+    c->pipe = p;
+    c->loop = accepted ? fm_loop_pick() : e->loop;
+    c->type_byte = e->tp->type_byte;
+    c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
+    c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
+    c->accepted = accepted;
+    c->fd = fd;
+    c->state = CS_HANDSHAKE;
+    pthread_mutex_init(&c->lock, NULL);
+    fm_msgq_init(&c->outq);
+    fm_msg_init_empty(&c->big);
+    fm_timer_init(&c->timer, c->loop, conn_on_timer, c);
+    c->pre[1] = 'S';
+    c->pre[2] = 'P';
+    c->pre[4] = (uint8_t) (fm_sock_type(e->sock) >> 8);
+    c->pre[5] = (uint8_t) fm_sock_type(e->sock);
+
+    fm_timer_init(&c->release, c->loop, conn_on_release, c);
+
+    c->sep = e;
+    pthread_mutex_lock(&e->lock);
+    fm_list_insert_tail(&e->conns, &c->ep_node);
+    pthread_mutex_unlock(&e->lock);
+    fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
+    fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
+    if (!e->tp->session)
+        fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
+    if (!accepted)
+        e->active = c;
+    if (accepted && e->tp->tune)
+        e->tp->tune(e->ep, fd);
+    c->sops = e->tp->session;
+    if (c->loop == e->loop)
+        conn_begin(c);
+    else
+        fm_loop_post(c->loop, conn_begin_task, c);
+}
+
 /* The endpoint closes. With NN_LINGER 0 the connection goes at once.
    Otherwise it writes out its queue, shuts its write side and reads
    (discarding) until the peer closes, and the closing thread waits for
@@ -788,10 +914,11 @@ static void conn_start(struct sep *e, int fd, bool accepted)
    too: what the direct-write path handed the kernel may still be unread. */
 static void conn_let_go(struct conn *c, struct sep *e)
 {
-    fm_list_remove(&c->ep_node);
     c->sep = NULL;
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-    if (c->state != CS_ACTIVE || e->linger == 0) {
+    int linger = e->linger;
+    if (c->state != CS_ACTIVE || linger == 0) {
+        sep_unlink(e, c, false);
         conn_destroy(c, 0);
         return;
     }
@@ -808,11 +935,9 @@ static void conn_let_go(struct conn *c, struct sep *e)
     bool flushing = c->state == CS_LINGER;
     pthread_mutex_unlock(&c->lock);
     c->linger_sep = e;
-    c->linger_forever = e->linger < 0;
-    pthread_mutex_lock(&e->lock);
-    e->lingering++;
-    pthread_mutex_unlock(&e->lock);
-    uint64_t span = !c->linger_forever ? (uint64_t) e->linger
+    c->linger_forever = linger < 0;
+    sep_unlink(e, c, true);
+    uint64_t span = !c->linger_forever ? (uint64_t) linger
                     : flushing         ? UINT64_MAX / 4
                                        : DRAIN_MAX_MS;
     c->deadline = now + span;
@@ -919,7 +1044,7 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
     }
     int err = errno;
     if (err == EINPROGRESS) {
-        int rc = fm_watch_add(&e->cwatch, fd, EPOLLOUT, sep_on_connect, e);
+        int rc = fm_watch_add(&e->cwatch, e->loop, fd, EPOLLOUT, sep_on_connect, e);
         if (rc == 0) {
             e->cfd = fd;
             fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
@@ -936,7 +1061,8 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
 #define RESOLVE_MAX 8
 
 struct resolve {
-    struct sep *sep; /* loop thread; NULL once the endpoint is gone */
+    struct sep *sep; /* endpoint's loop; NULL once the endpoint is gone */
+    struct fm_loop *loop;
     char host[256];
     char port[8];
     int family;
@@ -980,7 +1106,7 @@ static void *resolve_main(void *arg)
             }
         freeaddrinfo(res);
     }
-    fm_loop_post(resolve_done, r);
+    fm_loop_post(r->loop, resolve_done, r);
     return NULL;
 }
 
@@ -992,6 +1118,7 @@ static void resolve_start(struct sep *e)
         return;
     }
     r->sep = e;
+    r->loop = e->loop;
     snprintf(r->host, sizeof(r->host), "%s", e->target.host);
     snprintf(r->port, sizeof(r->port), "%u", (unsigned) e->target.port);
     r->family = e->target.family;
@@ -1054,8 +1181,9 @@ static struct sep *sep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
     e->tp = tp;
     e->lfd = e->cfd = -1;
     fm_list_init(&e->conns);
-    fm_timer_init(&e->ltimer, sep_on_listen_timer, e);
-    fm_timer_init(&e->retry, sep_on_retry, e);
+    e->loop = fm_loop_pick();
+    fm_timer_init(&e->ltimer, e->loop, sep_on_listen_timer, e);
+    fm_timer_init(&e->retry, e->loop, sep_on_retry, e);
     e->ivl_base = ep->reconnect_ivl;
     e->ivl_max = ep->reconnect_ivl_max;
     e->ivl_cur = e->ivl_base;
@@ -1086,7 +1214,7 @@ int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
     }
     e->lfd = fd;
     set_kernel_buffers(ep, fd);
-    int rc = fm_watch_add(&e->lwatch, fd, EPOLLIN, sep_on_accept, e);
+    int rc = fm_watch_add(&e->lwatch, e->loop, fd, EPOLLIN, sep_on_accept, e);
     if (rc) {
         sep_free(e);
         return rc;
@@ -1103,7 +1231,7 @@ int fm_stream_connect(struct fm_ep *ep, const struct fm_stream_tp *tp,
         return -ENOMEM;
     e->target = *target;
     ep->tdata = e;
-    fm_loop_post(sep_start_task, e);
+    fm_loop_post(e->loop, sep_start_task, e);
     return 0;
 }
 
@@ -1134,10 +1262,13 @@ static void sep_close_task(void *arg)
         e->resolving = NULL;
     }
     e->active = NULL;
-    while (!fm_list_empty(&e->conns))
-        conn_let_go(FM_CONTAINER(e->conns.next, struct conn, ep_node), e);
     fm_run_deferred();
+    /* Each connection lets go on its own loop; a timer rather than a post
+       because arming one cannot fail or run inline, and cannot race with
+       the connection's own end (conn_destroy cancels it once unlinked). */
     pthread_mutex_lock(&e->lock);
+    for (struct fm_list *n = e->conns.next; n != &e->conns; n = n->next)
+        fm_timer_schedule(&FM_CONTAINER(n, struct conn, ep_node)->release, 0);
     e->close_done = true;
     pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
@@ -1153,12 +1284,12 @@ void fm_stream_close(struct fm_ep *ep)
     fm_sock_lock(ep->sock);
     e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
     fm_sock_unlock(ep->sock);
-    fm_loop_post(sep_close_task, e);
+    fm_loop_post(e->loop, sep_close_task, e);
     /* Every lingering connection ends by its deadline timer at the latest,
        so this wait is bounded by NN_LINGER (and by DRAIN_MAX_MS once
        flushed, when NN_LINGER is infinite). */
     pthread_mutex_lock(&e->lock);
-    while (!e->close_done || e->lingering > 0)
+    while (!e->close_done || !fm_list_empty(&e->conns) || e->lingering > 0)
         pthread_cond_wait(&e->cond, &e->lock);
     pthread_mutex_unlock(&e->lock);
     sep_free(e);

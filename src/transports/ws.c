@@ -36,9 +36,13 @@
    the kernel when nothing is queued, the rest goes out on EPOLLOUT,
    FM_PIPE_FULL past NN_SNDBUF queued bytes.
 
-   Threads and locks: as in stream.c. Endpoints, listeners' pending
-   connections and every connection's receive side belong to the loop
-   thread; a connection's send side and state are under c->lock, taken
+   A peer that leaves a frame or a fragmented message unfinished and sends
+   nothing for fm_rx_stall_ms() while we are willing to read is dropped, as
+   in stream.c.
+
+   Threads and locks: as in stream.c, except that the whole transport runs
+   on one loop of the pool (ws_loop). Endpoints, listeners' pending
+   connections and every connection's receive side belong to that loop; a connection's send side and state are under c->lock, taken
    after the socket lock (the core calls ops->send with it held) and never
    held while calling into the core. The registry lock guards the list of
    listeners and each listener's list of bound endpoints, which nn_bind
@@ -125,6 +129,9 @@ struct conn {
     bool big_fin, big_masked;
     uint8_t big_key[4];
     size_t big_phase;
+    uint64_t rx_at;          /* when the unfinished input last grew */
+    bool stall_armed;        /* active: timer watches for a peer that stalls */
+    bool stall_paused;       /* the watch found us paused: restart on resume */
 
     /* Guarded by lock; state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -196,6 +203,18 @@ struct wsep {
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The whole transport runs on one loop of the pool: a shared listener hands
+   its connections to endpoints of any socket, and that routing, like the
+   endpoint-connection hand-offs, relies on there being one thread. */
+static pthread_once_t ws_loop_once = PTHREAD_ONCE_INIT;
+static struct fm_loop *ws_loop_ptr;
+static void ws_loop_init(void) { ws_loop_ptr = fm_loop_pick(); }
+static struct fm_loop *ws_loop(void)
+{
+    pthread_once(&ws_loop_once, ws_loop_init);
+    return ws_loop_ptr;
+}
 static struct fm_list listeners = {&listeners, &listeners};
 
 static void conn_destroy(struct conn *c, int err);
@@ -696,7 +715,7 @@ static void conn_close_task(void *arg)
 static void conn_close(struct fm_pipe *p)
 {
     fm_pipe_ref(p);
-    fm_loop_post(conn_close_task, p);
+    fm_loop_post(ws_loop(), conn_close_task, p);
 }
 
 static void conn_free_mem(struct conn *c)
@@ -734,7 +753,7 @@ static struct conn *conn_new(int fd, bool server)
     fm_msgq_init(&c->outq);
     fm_msg_init_empty(&c->asm);
     fm_list_init(&c->node);
-    fm_timer_init(&c->timer, conn_on_timer, c);
+    fm_timer_init(&c->timer, ws_loop(), conn_on_timer, c);
     return c;
 }
 
@@ -832,11 +851,62 @@ static void conn_destroy(struct conn *c, int err)
         conn_free_mem(c);
 }
 
+/* Unfinished input of an active connection: part of a frame, or a
+   fragmented message without its last frame. */
+static bool conn_rx_partial(const struct conn *c)
+{
+    return c->rlen || c->big_left || c->frag_open;
+}
+
+/* As stream.c: once part of a message is in, its peer must keep sending;
+   one coarse timer per interval checks, a read only notes the time. */
+static void conn_watch_stall(struct conn *c)
+{
+    uint64_t ivl = fm_rx_stall_ms();
+    if (ivl == 0)
+        return;
+    c->rx_at = fm_now_ms();
+    if (!c->stall_armed) {
+        c->stall_armed = true;
+        c->stall_paused = false;
+        fm_timer_schedule(&c->timer, ivl);
+    }
+}
+
+/* Time spent paused (inbound queue full) is our backpressure and never
+   counts; the peer gets a whole interval again once we read. */
+static void conn_check_stall(struct conn *c)
+{
+    c->stall_armed = false;
+    if (!conn_rx_partial(c))
+        return;
+    uint64_t ivl = fm_rx_stall_ms(), now = fm_now_ms();
+    pthread_mutex_lock(&c->lock);
+    bool paused = c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    if (paused) {
+        c->stall_paused = true;
+    } else if (c->stall_paused) {
+        c->stall_paused = false;
+        c->rx_at = now;
+    } else if (now - c->rx_at >= ivl) {
+        conn_destroy(c, ETIMEDOUT);
+        fm_run_deferred();
+        return;
+    }
+    c->stall_armed = true;
+    fm_timer_schedule(&c->timer, paused ? ivl : c->rx_at + ivl - now);
+}
+
 static void conn_on_timer(void *arg)
 {
     struct conn *c = arg;
     if (c->state == CS_DEAD)
         return;
+    if (c->state == CS_ACTIVE) {
+        conn_check_stall(c);
+        return;
+    }
     uint64_t now = fm_now_ms();
     if (now < c->deadline) {
         fm_timer_schedule(&c->timer, c->deadline - now);
@@ -1248,7 +1318,7 @@ static int frames_parse(struct conn *c, bool *full)
 /* Read what the kernel has. 0, or the errno that ends the connection. */
 static int conn_read(struct conn *c)
 {
-    bool full = false;
+    bool full = false, got = false;
     for (int round = 0; round < READ_BUDGET && !full; round++) {
         if (c->state >= CS_LINGER) {
             /* Closing: read only to let the peer's FIN in. */
@@ -1289,6 +1359,7 @@ static int conn_read(struct conn *c)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
         }
         int err = 0;
+        got = true;
         if (c->big_left) {
             if (c->big_masked)
                 c->big_phase = ws_mask(dst, dst, (size_t) n, c->big_key, c->big_phase);
@@ -1314,6 +1385,8 @@ static int conn_read(struct conn *c)
         if ((size_t) n < room)
             break; /* a short read: the kernel buffer is empty */
     }
+    if (got && c->state == CS_ACTIVE && conn_rx_partial(c))
+        conn_watch_stall(c);
     if (full && c->state == CS_ACTIVE)
         conn_pause(c);
     return 0;
@@ -1446,7 +1519,7 @@ static void lsn_accept_one(struct wsl *l, int fd)
     fm_list_insert_tail(&l->pending, &c->node);
     l->npending++;
     tune(fd);
-    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, ws_loop(), fd, EPOLLIN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, 0);
         return;
@@ -1534,7 +1607,7 @@ static void client_start(struct wsep *e, int fd)
     ws_accept_for(key, WS_KEY_LEN, c->accept);
     c->pre_len = ws_http_request((char *) c->pre, sizeof(c->pre), e->path, e->host, key,
                                  e->peer_name);
-    int rc = fm_watch_add(&c->watch, fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, ws_loop(), fd, EPOLLIN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, -rc);
         return;
@@ -1591,7 +1664,7 @@ static void sep_dial(struct wsep *e, const struct sockaddr *sa, socklen_t len)
     }
     int err = errno;
     if (err == EINPROGRESS) {
-        int rc = fm_watch_add(&e->cwatch, fd, EPOLLOUT, sep_on_connect, e);
+        int rc = fm_watch_add(&e->cwatch, ws_loop(), fd, EPOLLOUT, sep_on_connect, e);
         if (rc == 0) {
             e->cfd = fd;
             fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
@@ -1650,7 +1723,7 @@ static void *resolve_main(void *arg)
             }
         freeaddrinfo(res);
     }
-    fm_loop_post(resolve_done, r);
+    fm_loop_post(ws_loop(), resolve_done, r);
     return NULL;
 }
 
@@ -1719,7 +1792,7 @@ static struct wsep *sep_new(struct fm_ep *ep)
     e->cfd = -1;
     fm_list_init(&e->conns);
     fm_list_init(&e->lnode);
-    fm_timer_init(&e->retry, sep_on_retry, e);
+    fm_timer_init(&e->retry, ws_loop(), sep_on_retry, e);
     e->ivl_base = ep->reconnect_ivl;
     e->ivl_max = ep->reconnect_ivl_max;
     e->ivl_cur = e->ivl_base;
@@ -1844,9 +1917,9 @@ static int ws_bind(struct fm_ep *ep)
         l->fd = fd;
         fm_list_init(&l->eps);
         fm_list_init(&l->pending);
-        fm_timer_init(&l->pause, lsn_on_pause, l);
+        fm_timer_init(&l->pause, ws_loop(), lsn_on_pause, l);
         set_kernel_buffers(ep, fd);
-        rc = fm_watch_add(&l->watch, fd, EPOLLIN, lsn_on_accept, l);
+        rc = fm_watch_add(&l->watch, ws_loop(), fd, EPOLLIN, lsn_on_accept, l);
         if (rc) {
             pthread_mutex_unlock(&registry_lock);
             close(fd);
@@ -1897,7 +1970,7 @@ static int ws_connect(struct fm_ep *ep)
     snprintf(e->path, sizeof(e->path), "%s", path);
     snprintf(e->host, sizeof(e->host), "%s", host);
     ep->tdata = e;
-    fm_loop_post(sep_start_task, e);
+    fm_loop_post(ws_loop(), sep_start_task, e);
     return 0;
 }
 
@@ -1956,7 +2029,7 @@ static void ws_close(struct fm_ep *ep)
     fm_sock_lock(ep->sock);
     e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
     fm_sock_unlock(ep->sock);
-    fm_loop_post(sep_close_task, e);
+    fm_loop_post(ws_loop(), sep_close_task, e);
     pthread_mutex_lock(&e->lock);
     while (!e->close_done || e->lingering > 0)
         pthread_cond_wait(&e->cond, &e->lock);

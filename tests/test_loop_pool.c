@@ -1,0 +1,147 @@
+/* test_loop_pool.c: the event loops are a pool, and a listener's
+   connections really are served by more than one of its threads. With
+   FM_LOOP_THREADS=4, one PULL accepts connections from many PUSH sockets
+   over tcp and ipc; all four loop threads ("fm-loop-<n>" in
+   /proc/self/task) start, at least two of them wake up for the traffic
+   (their voluntary context switches grow), every message arrives, and
+   closing everything while the loops are busy leaves no connection
+   behind. Under ThreadSanitizer this is the cross-loop traffic test. */
+#include "testutil.h"
+
+#include <nanomsg/pipeline.h>
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define LOOPS 4
+#define PUSHERS 12
+
+struct loop_thread {
+    int tid;
+    long switches;
+};
+
+/* The loop threads of this process and their voluntary context switches. */
+static int loop_threads(struct loop_thread *out, int cap)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < cap) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof(comm), f))
+            comm[0] = '\0';
+        fclose(f);
+        if (strncmp(comm, "fm-loop-", 8) != 0)
+            continue;
+        out[n].tid = atoi(de->d_name);
+        out[n].switches = -1;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+        if ((f = fopen(path, "r"))) {
+            char line[128];
+            while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "voluntary_ctxt_switches: %ld", &out[n].switches) == 1)
+                    break;
+            fclose(f);
+        }
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static long switches_of(const struct loop_thread *set, int n, int tid)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i].tid == tid)
+            return set[i].switches;
+    return -1;
+}
+
+static void run(bool ipc)
+{
+    int pull = nn_socket(AF_SP, NN_PULL);
+    CHECK(pull >= 0);
+    int tmo = 10000;
+    CHECK(nn_setsockopt(pull, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
+    char addr[NN_SOCKADDR_MAX];
+    if (ipc) {
+        snprintf(addr, sizeof(addr), "ipc:///tmp/fm-test-pool-%d.ipc", (int) getpid());
+        CHECK(nn_bind(pull, addr) >= 0);
+    } else {
+        int port = 20000 + (int) ((unsigned) getpid() * 73u % 12000u), eid = -1;
+        for (int i = 0; i < 500 && eid < 0; i++) {
+            snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port + i);
+            eid = nn_bind(pull, addr);
+        }
+        CHECK(eid >= 0);
+    }
+    int push[PUSHERS];
+    for (int i = 0; i < PUSHERS; i++) {
+        push[i] = nn_socket(AF_SP, NN_PUSH);
+        CHECK(push[i] >= 0);
+        CHECK(nn_setsockopt(push[i], NN_SOL_SOCKET, NN_SNDTIMEO, &tmo, sizeof(tmo)) == 0);
+        CHECK(nn_connect(push[i], addr) >= 0);
+    }
+    /* Each pusher's connection is up once one of its messages arrived. */
+    for (int i = 0; i < PUSHERS; i++)
+        CHECK(nn_send(push[i], "hi", 2, 0) == 2);
+    char buf[64];
+    for (int i = 0; i < PUSHERS; i++)
+        CHECK(nn_recv(pull, buf, sizeof(buf), 0) == 2);
+
+    struct loop_thread before[64], after[64];
+    int nb = loop_threads(before, 64);
+    CHECK(nb == LOOPS);
+
+    /* Traffic on every connection, received as it goes so that the
+       connections' loops keep waking up. */
+    int rounds = under_sanitizer() ? 200 : 2000;
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < PUSHERS; i++)
+            CHECK(nn_send(push[i], "0123456789", 10, 0) == 10);
+        for (int i = 0; i < PUSHERS; i++)
+            CHECK(nn_recv(pull, buf, sizeof(buf), 0) == 10);
+    }
+    int na = loop_threads(after, 64);
+    CHECK(na == LOOPS);
+    int woke = 0;
+    for (int i = 0; i < na; i++) {
+        long b = switches_of(before, nb, after[i].tid);
+        if (b >= 0 && after[i].switches - b >= 10)
+            woke++;
+    }
+    printf("%s: %d of %d loop threads woke\n", addr, woke, na);
+    if (woke < 2) {
+        fprintf(stderr, "%s: only %d loop thread(s) served the traffic\n", addr, woke);
+        tu_failures++;
+    }
+    CHECK(nn_get_statistic(pull, NN_STAT_CURRENT_CONNECTIONS) == PUSHERS);
+
+    /* Close while the loops are busy: pushers keep sending. */
+    for (int i = 0; i < PUSHERS; i++)
+        nn_send(push[i], "last", 4, NN_DONTWAIT);
+    CHECK(nn_close(pull) == 0);
+    for (int i = 0; i < PUSHERS; i++)
+        CHECK(nn_close(push[i]) == 0);
+}
+
+int main(void)
+{
+    setenv("FM_LOOP_THREADS", "4", 1); /* read at the first socket */
+    run(false);
+    run(true);
+    nn_term();
+    TEST_DONE();
+}
