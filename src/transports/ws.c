@@ -1416,7 +1416,8 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     }
     pthread_mutex_unlock(&c->lock);
     if (flushed) {
-        conn_linger_done(c);
+        /* nn_close goes on waiting: for the peer's close, the proof that it
+           took everything (see stream.c), bounded as the linger says. */
         if (c->deadline > fm_now_ms() + DRAIN_MAX_MS)
             conn_set_deadline(c, DRAIN_MAX_MS);
     }
@@ -1441,9 +1442,10 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
 }
 
 /* The endpoint closes. An active connection with output queued flushes it
-   for up to NN_LINGER ms (the closing thread waits), then says goodbye
-   with a close frame, shuts its write side and waits briefly for the
-   peer's FIN. */
+   for up to NN_LINGER ms, then says goodbye with a close frame, shuts its
+   write side and waits for the peer's close; the closing thread waits for
+   that end too (conn_destroy), NN_LINGER ms at most, as stream.c's
+   connections do and for the same reason. */
 static void conn_let_go(struct conn *c, struct wsep *e)
 {
     fm_list_remove(&c->node);
@@ -1480,6 +1482,12 @@ static void conn_let_go(struct conn *c, struct wsep *e)
         c->rx_paused = false;
         conn_update_events(c);
         pthread_mutex_unlock(&c->lock);
+        /* What went out before, straight from senders, may still be in
+           the kernels: the closing thread waits for the peer's close. */
+        c->linger_sep = e;
+        pthread_mutex_lock(&e->lock);
+        e->lingering++;
+        pthread_mutex_unlock(&e->lock);
         bool capped = e->linger < 0 || e->linger > DRAIN_MAX_MS;
         conn_set_deadline(c, capped ? DRAIN_MAX_MS : (uint64_t) e->linger);
         return;
