@@ -192,6 +192,17 @@ struct fm_pipe_ops {
     /* The last reference is gone; the pipe's memory is freed right after.
        Optional. */
     void (*free)(struct fm_pipe *p);
+    /* Optional: let a thread blocked in nn_recv read the connection itself
+       instead of waiting for the transport's thread to read and wake it.
+       rx_claim (socket lock held) takes reading over and returns the
+       descriptor to poll, or -1 when not now; rx_pump (no lock) reads what
+       the kernel has and delivers it, false once the pipe can no longer be
+       read this way (broken, closing, inbound queue full); rx_release (no
+       lock) hands reading back. A pipe detached while claimed wakes its
+       claimer (the core's business). */
+    int (*rx_claim)(struct fm_pipe *p);
+    bool (*rx_pump)(struct fm_pipe *p);
+    void (*rx_release)(struct fm_pipe *p);
 };
 
 struct fm_pipe {

@@ -682,10 +682,104 @@ static inline void cpu_relax(void)
    wake-up through the kernel costs more than the spin. */
 #define SPIN_NS 20000
 
+static int poll_timeout(uint64_t deadline)
+{
+    if (!deadline)
+        return -1;
+    uint64_t now = fm_now_ms();
+    if (now >= deadline)
+        return 0;
+    uint64_t left = deadline - now;
+    return left > 0x7fffffff ? 0x7fffffff : (int) left;
+}
+
+void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p)
+{
+    struct fm_readiness *r = &s->rcv;
+    if (s->rx_claimed != p)
+        return;
+    s->rx_claimed = NULL;
+    uint64_t v = 1;
+    if (r->fd >= 0 && !r->signalled && write(r->fd, &v, sizeof(v)) == (ssize_t) sizeof(v))
+        r->signalled = true; /* cleared by the next sync_fd while not ready */
+}
+
+/* A receiver on a socket with a single pipe whose transport lets it read
+   (a stream connection) waits on that connection itself and reads what
+   comes: no loop-thread wake-up in between, no spin on work that only the
+   kernel can bring. Not when the application watches RCVFD (nn_poll too):
+   then the eventfd must follow every message anyway. Returns 1 when it
+   waited (*rc set: 0 look again, -ETIMEDOUT, -EINTR), 0 when the caller
+   waits the ordinary way. */
+static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
+{
+    struct fm_readiness *r = &s->rcv;
+    fm_sock_lock(s);
+    struct fm_pipe *p = NULL;
+    int fd = -1;
+    if (!r->exposed && !s->rx_claimed && !fm_list_empty(&s->pipes) &&
+        s->pipes.next->next == &s->pipes) {
+        p = FM_CONTAINER(s->pipes.next, struct fm_pipe, sock_node);
+        if (!p->ops->rx_claim || atomic_load_explicit(&r->ready, memory_order_relaxed) ||
+            (fd = p->ops->rx_claim(p)) < 0)
+            p = NULL;
+    }
+    if (!p) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    fm_pipe_ref(p);
+    s->rx_claimed = p;
+    r->watchers++;
+    sync_fd(r);
+    pthread_mutex_unlock(&s->lock);
+    *rc = 0;
+    for (;;) {
+        struct pollfd pfd[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+        int n = poll(pfd, 2, poll_timeout(deadline));
+        if (n < 0)
+            *rc = errno == EINTR ? -EINTR : -errno;
+        else if (n == 0)
+            *rc = -ETIMEDOUT;
+        /* Not a watcher while reading: what the pump delivers need not go
+           through the eventfd, this thread looks at the flag itself. */
+        fm_sock_lock(s);
+        r->watchers--;
+        bool lost = s->rx_claimed != p;
+        pthread_mutex_unlock(&s->lock);
+        if (n <= 0 || pfd[0].revents || lost)
+            break;
+        bool more = p->ops->rx_pump(p);
+        fm_run_deferred();
+        if (!more || atomic_load_explicit(&r->ready, memory_order_acquire))
+            break;
+        fm_sock_lock(s); /* a partial message: wait for the rest */
+        lost = s->rx_claimed != p;
+        if (!lost) {
+            r->watchers++;
+            sync_fd(r);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (lost)
+            break;
+    }
+    fm_sock_lock(s);
+    if (s->rx_claimed == p)
+        s->rx_claimed = NULL;
+    pthread_mutex_unlock(&s->lock);
+    p->ops->rx_release(p);
+    fm_run_deferred();
+    fm_pipe_unref(p);
+    return 1;
+}
+
 /* Wait for one direction of s to become ready, or the deadline (0: none).
    Returns 0 (look again), -ETIMEDOUT or -EINTR. */
 static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadline)
 {
+    int direct_rc;
+    if (r == &s->rcv && wait_direct(s, deadline, &direct_rc))
+        return direct_rc;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 1;; i++) {

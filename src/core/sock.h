@@ -57,6 +57,9 @@ struct fm_sock {
     int fq_count;
 
     atomic_int_least64_t stats[FM_STAT_COUNT];
+
+    /* The pipe a caller blocked in nn_recv reads itself (rx_claim), if any. */
+    struct fm_pipe *rx_claimed;
 };
 
 /* Lock / unlock a socket; unlock refreshes SNDFD/RCVFD from the protocol's
@@ -64,6 +67,10 @@ struct fm_sock {
 void fm_sock_refresh(struct fm_sock *s);
 void fm_sock_ref(struct fm_sock *s);
 void fm_sock_unref(struct fm_sock *s);
+
+/* The pipe a blocked caller was reading itself is being detached: wake
+   that caller (socket lock held). */
+void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p);
 
 /* Pipes (pipe.c) for the socket code. */
 void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p);

@@ -17,11 +17,15 @@
    thread writes it out on EPOLLOUT. Past NN_SNDBUF queued bytes the pipe
    answers FM_PIPE_FULL and says fm_pipe_writable once half drained.
 
-   Receive path (loop thread only): read up to RBUF_SIZE bytes at a time
-   into a per-connection buffer and cut every complete message out of it;
-   a message of DIRECT_MIN bytes or more is read straight into its own body.
+   Receive path: read up to RBUF_SIZE bytes at a time into a
+   per-connection buffer and cut every complete message out of it; a
+   message of DIRECT_MIN bytes or more is read straight into its own body.
    When the pipe's inbound queue is full reading stops (EPOLLIN off) until
-   ops->inq_space.
+   ops->inq_space. The loop thread reads, except while a thread blocked in
+   nn_recv has claimed the connection (ops->rx_claim): the loop then drops
+   EPOLLIN and that thread polls the descriptor and reads itself, so a
+   reply costs one wake-up instead of two (loop thread, then receiver).
+   Whoever reads holds c->rx_lock.
 
    Closing (nn_close, nn_shutdown): the socket forgets the endpoint's pipes
    at once, but with NN_LINGER non-zero each connection stays open on the
@@ -38,12 +42,13 @@
    the proof that it has it all.
 
    Threads and locks. Everything about an endpoint (listener, connector,
-   resolver hand-off, its list of connections) and the receive side of every
-   connection belongs to the loop thread and takes no lock. Shared between
-   senders and the loop is only a connection's send side and state, under
-   the connection lock c->lock. Order:
+   resolver hand-off, its list of connections) belongs to the loop thread
+   and takes no lock. The receive side of a connection belongs to whoever
+   holds c->rx_lock (the loop thread, or a claiming receiver). Shared
+   between senders and the loop is a connection's send side and state,
+   under the connection lock c->lock. Order:
 
-       socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
+       c->rx_lock  ->  socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
 
    The core calls ops->send with the socket lock held and we then take
    c->lock, so the loop thread never holds c->lock while it calls into the
@@ -91,7 +96,7 @@ struct conn {
     size_t rcvmax;  /* SIZE_MAX: no limit */
     size_t sndbuf;
 
-    /* Loop thread only. */
+    /* Loop thread only (the rx_lock part: whoever holds rx_lock). */
     struct sep *sep;         /* NULL once the endpoint let go of it */
     struct sep *linger_sep;  /* endpoint whose close waits for our end */
     bool linger_forever;     /* NN_LINGER < 0: the flush has no deadline */
@@ -101,6 +106,7 @@ struct conn {
     uint64_t deadline;
     bool accepted;           /* counted as dropped (not broken) when lost */
     bool attached;
+    pthread_mutex_t rx_lock; /* held by whoever reads: loop or claiming receiver */
     uint8_t *rbuf;           /* unparsed input at rbuf[0, rlen) */
     size_t rlen;
     struct fm_msg big;       /* a large message being read into its body */
@@ -113,6 +119,7 @@ struct conn {
     bool broken;             /* a sender hit an error: the loop tears down */
     bool out_full;           /* send said FM_PIPE_FULL */
     bool rx_paused;          /* inbound queue full: not reading */
+    bool rx_claimed;         /* a blocked receiver reads, not the loop */
     uint8_t pre[8];          /* our SP header, ahead of every message */
     size_t pre_off;
     struct fm_msgq outq;
@@ -156,6 +163,7 @@ struct sep {
 };
 
 static void conn_destroy(struct conn *c, int err);
+static int conn_read(struct conn *c);
 static void sep_schedule_retry(struct sep *e);
 
 static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
@@ -178,7 +186,7 @@ static void conn_update_events(struct conn *c)
 {
     uint32_t ev = 0;
     if (c->state != CS_DEAD) {
-        if (!c->rx_paused)
+        if (!c->rx_paused && !c->rx_claimed)
             ev |= EPOLLIN;
         if (conn_pending(c) || c->broken)
             ev |= EPOLLOUT;
@@ -379,7 +387,55 @@ static void conn_free(struct fm_pipe *p)
     struct conn *c = p->tdata;
     fm_msgq_term(&c->outq);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->rx_lock);
     free(c);
+}
+
+/* A thread about to block in nn_recv takes reading over from the loop.
+   Socket lock held. */
+static int conn_rx_claim(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    int fd = -1;
+    pthread_mutex_lock(&c->lock);
+    if (c->state == CS_ACTIVE && !c->broken && !c->rx_paused && !c->rx_claimed) {
+        c->rx_claimed = true;
+        conn_update_events(c);
+        fd = c->fd;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return fd;
+}
+
+/* The claiming thread saw the descriptor readable. No lock held. Tearing
+   down stays with the loop thread: an error is flagged as a sender flags
+   one, and the loop sees EPOLLOUT. */
+static bool conn_rx_pump(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->rx_lock);
+    pthread_mutex_lock(&c->lock);
+    bool ok = c->state == CS_ACTIVE && !c->broken;
+    pthread_mutex_unlock(&c->lock);
+    int err = ok ? conn_read(c) : 0;
+    pthread_mutex_unlock(&c->rx_lock);
+    pthread_mutex_lock(&c->lock);
+    if (err) {
+        c->broken = true;
+        conn_update_events(c);
+    }
+    ok = ok && !err && !c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+static void conn_rx_release(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    c->rx_claimed = false;
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static const struct fm_pipe_ops conn_ops = {
@@ -387,6 +443,9 @@ static const struct fm_pipe_ops conn_ops = {
     .close = conn_close,
     .inq_space = conn_inq_space,
     .free = conn_free,
+    .rx_claim = conn_rx_claim,
+    .rx_pump = conn_rx_pump,
+    .rx_release = conn_rx_release,
 };
 
 /* --------------------------------------------------- connection (loop) */
@@ -431,6 +490,7 @@ static void conn_destroy(struct conn *c, int err)
     if (c->state == CS_DEAD)
         return;
     struct fm_msgq drop;
+    pthread_mutex_lock(&c->rx_lock); /* a claiming receiver is out of conn_read */
     pthread_mutex_lock(&c->lock);
     enum conn_state was = c->state;
     c->state = CS_DEAD;
@@ -439,12 +499,13 @@ static void conn_destroy(struct conn *c, int err)
     int fd = c->fd;
     c->fd = -1;
     pthread_mutex_unlock(&c->lock);
-    fm_msgq_term(&drop);
     fm_watch_del(&c->watch);
     close(fd);
+    conn_drop_input(c);
+    pthread_mutex_unlock(&c->rx_lock);
+    fm_msgq_term(&drop);
     fm_timer_cancel(&c->timer);
     conn_forget(c);
-    conn_drop_input(c);
     conn_linger_done(c);
     struct sep *e = c->sep;
     if (e) {
@@ -653,6 +714,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     }
     if (writable && c->attached) /* a detached pipe's socket may be gone */
         fm_pipe_writable(c->pipe);
+    pthread_mutex_lock(&c->rx_lock);
     if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
         err = conn_read(c);
     else if (err && c->state <= CS_ACTIVE)
@@ -660,6 +722,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
            even that fail), but whole messages it sent before dying are in
            our kernel: they are delivered, only the rest is lost. */
         (void) conn_read(c);
+    pthread_mutex_unlock(&c->rx_lock);
     if (err)
         conn_destroy(c, err);
     fm_run_deferred();
@@ -687,6 +750,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     c->fd = fd;
     c->state = CS_HANDSHAKE;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->rx_lock, NULL);
     fm_msgq_init(&c->outq);
     fm_msg_init_empty(&c->big);
     fm_timer_init(&c->timer, conn_on_timer, c);
@@ -735,6 +799,7 @@ static void conn_let_go(struct conn *c, struct sep *e)
         return;
     }
     conn_forget(c);
+    pthread_mutex_lock(&c->rx_lock);
     conn_drop_input(c);
     uint64_t now = fm_now_ms();
     pthread_mutex_lock(&c->lock);
@@ -746,6 +811,7 @@ static void conn_let_go(struct conn *c, struct sep *e)
     conn_update_events(c);
     bool flushing = c->state == CS_LINGER;
     pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->rx_lock);
     c->linger_sep = e;
     c->linger_forever = e->linger < 0;
     pthread_mutex_lock(&e->lock);
