@@ -342,6 +342,7 @@ struct fm_ep {
     /* Socket options as they were when the endpoint was created. */
     int sndprio, rcvprio;
     int sndbuf, rcvbuf;
+    bool sndbuf_set, rcvbuf_set; /* by the application, not defaults */
     int rcvmaxsize;
     int reconnect_ivl, reconnect_ivl_max;
     int ipv4only;

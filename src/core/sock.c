@@ -459,6 +459,10 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
     if (!ok)
         return -EINVAL;
     *slot = v;
+    if (option == NN_SNDBUF)
+        s->opt.sndbuf_set = true;
+    else if (option == NN_RCVBUF)
+        s->opt.rcvbuf_set = true;
     return 0;
 }
 
@@ -589,6 +593,8 @@ static int add_endpoint(int id, const char *addr, bool bind)
     ep->rcvprio = s->opt.rcvprio;
     ep->sndbuf = s->opt.sndbuf;
     ep->rcvbuf = s->opt.rcvbuf;
+    ep->sndbuf_set = s->opt.sndbuf_set;
+    ep->rcvbuf_set = s->opt.rcvbuf_set;
     ep->rcvmaxsize = s->opt.rcvmaxsize;
     ep->reconnect_ivl = s->opt.reconnect_ivl;
     ep->reconnect_ivl_max = s->opt.reconnect_ivl_max;

@@ -12,6 +12,7 @@ struct fm_sockopts {
     int linger, sndbuf, rcvbuf, sndtimeo, rcvtimeo;
     int reconnect_ivl, reconnect_ivl_max;
     int sndprio, rcvprio, ipv4only, rcvmaxsize, maxttl;
+    bool sndbuf_set, rcvbuf_set; /* the application chose them */
 };
 
 /* One direction's readiness. The protocol's word is kept in `ready`; the

@@ -826,15 +826,17 @@ static void conn_let_go(struct conn *c, struct sep *e)
 
 /* ---------------------------------------------------------- endpoints */
 
-/* Kernel buffers sized like ours, so NN_SNDBUF and NN_RCVBUF bound what is
-   in flight instead of the kernel's autotuned megabytes. Set before
-   connect() and on the listener (accepted sockets inherit it), where TCP
-   still picks its window scale from it. */
+/* Kernel buffers sized like ours when the application chose NN_SNDBUF or
+   NN_RCVBUF, so that they bound what is in flight. The defaults leave the
+   kernel's autotuning alone: a fixed 128 KiB switches it off and halves
+   large-message throughput. Set before connect() and on the listener
+   (accepted sockets inherit it), where TCP still picks its window scale
+   from it. */
 static void set_kernel_buffers(struct fm_ep *ep, int fd)
 {
-    if (ep->sndbuf > 0)
+    if (ep->sndbuf > 0 && ep->sndbuf_set)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
-    if (ep->rcvbuf > 0)
+    if (ep->rcvbuf > 0 && ep->rcvbuf_set)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
 }
 
