@@ -3,6 +3,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,61 @@ struct fm_chunk {
     size_t size;
     size_t capacity; /* bytes available from data to the end */
     uint8_t *data;
+    size_t alloc;    /* bytes allocated after the head */
 };
+
+/* Freed large chunks are kept for the next large message: a fresh malloc
+   of that size is a fresh mmap (or a heap top trimmed and grown again), and
+   touching its pages costs more than the copy into them. Bounded in count
+   and bytes; off under AddressSanitizer, which should see every free. */
+#define CACHE_MIN (32 * 1024)
+#define CACHE_MAX (4 * 1024 * 1024)
+#define CACHE_SLOTS 8
+#define CACHE_BYTES (16 * 1024 * 1024)
+#if defined(__SANITIZE_ADDRESS__)
+#define CACHE_ON 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CACHE_ON 0
+#endif
+#endif
+#ifndef CACHE_ON
+#define CACHE_ON 1
+#endif
+static struct {
+    pthread_mutex_t lock;
+    struct fm_chunk *slot[CACHE_SLOTS];
+    int count;
+    size_t bytes;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct fm_chunk *cache_take(size_t size)
+{
+    struct fm_chunk *c = NULL;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < cache.count; i++)
+        if (cache.slot[i]->alloc >= size && cache.slot[i]->alloc / 2 <= size) {
+            c = cache.slot[i];
+            cache.slot[i] = cache.slot[--cache.count];
+            cache.bytes -= c->alloc;
+            break;
+        }
+    pthread_mutex_unlock(&cache.lock);
+    return c;
+}
+
+static bool cache_keep(struct fm_chunk *c)
+{
+    bool kept = false;
+    pthread_mutex_lock(&cache.lock);
+    if (cache.count < CACHE_SLOTS && cache.bytes + c->alloc <= CACHE_BYTES) {
+        cache.slot[cache.count++] = c;
+        cache.bytes += c->alloc;
+        kept = true;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    return kept;
+}
 
 /* Rounded so that buffers keep malloc's 16-byte alignment, as stock's do. */
 #define FM_CHUNK_HEAD ((sizeof(struct fm_chunk) + sizeof(void *) + 15) & ~(size_t) 15)
@@ -31,13 +86,19 @@ static struct fm_chunk *chunk_alloc(size_t size)
 {
     if (size > SIZE_MAX - FM_CHUNK_HEAD - 16)
         return NULL;
-    struct fm_chunk *c = malloc(FM_CHUNK_HEAD + size);
-    if (!c)
-        return NULL;
+    struct fm_chunk *c = NULL;
+    if (CACHE_ON && size >= CACHE_MIN && size <= CACHE_MAX)
+        c = cache_take(size);
+    if (!c) {
+        c = malloc(FM_CHUNK_HEAD + size);
+        if (!c)
+            return NULL;
+        c->alloc = size;
+    }
     atomic_init(&c->refs, 1);
     c->magic = FM_CHUNK_MAGIC;
     c->size = size;
-    c->capacity = size;
+    c->capacity = c->alloc;
     c->data = (uint8_t *) c + FM_CHUNK_HEAD;
     chunk_set_backptr(c);
     return c;
@@ -64,6 +125,8 @@ void fm_chunk_release(struct fm_chunk *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
         c->magic = 0;
+        if (CACHE_ON && c->alloc >= CACHE_MIN && c->alloc <= CACHE_MAX && cache_keep(c))
+            return;
         free(c);
     }
 }
@@ -82,6 +145,7 @@ void *fm_chunk_realloc_user(void *ptr, size_t size)
         n->data = (uint8_t *) n + FM_CHUNK_HEAD;
         n->size = size;
         n->capacity = size;
+        n->alloc = size;
         chunk_set_backptr(n);
         return n->data;
     }
