@@ -261,6 +261,11 @@ void fm_pipe_unref(struct fm_pipe *p);
 void fm_sock_lock(struct fm_sock *s);
 void fm_sock_unlock(struct fm_sock *s);
 bool fm_sock_closing(struct fm_sock *s);
+/* True while the nn_send in progress follows the socket's previous one
+   within about a microsecond: the application is streaming, so a transport
+   may gather small messages instead of making a system call for each.
+   Socket lock held. */
+bool fm_sock_burst(struct fm_sock *s);
 
 /* Protocol side (socket lock held). */
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg);

@@ -59,6 +59,11 @@ struct fm_sock {
 
     atomic_int_least64_t stats[FM_STAT_COUNT];
 
+    /* fm_sock_burst: when the last nn_send left the protocol, and whether
+       the current one started soon after. */
+    uint64_t last_send_end;
+    bool burst;
+
     /* The pipe a caller blocked in nn_recv reads itself (rx_claim), if any. */
     struct fm_pipe *rx_claimed;
 };

@@ -15,7 +15,12 @@
    frame with one sendmsg() straight to the kernel when nothing is queued
    before it; only what the kernel does not take is queued, and the loop
    thread writes it out on EPOLLOUT. Past NN_SNDBUF queued bytes the pipe
-   answers FM_PIPE_FULL and says fm_pipe_writable once half drained.
+   answers FM_PIPE_FULL and says fm_pipe_writable once half drained. While
+   the application streams (fm_sock_burst: this nn_send follows the last
+   one within a microsecond or so) small frames are instead copied into a
+   staging buffer, written by the sender when it is full and by the loop
+   thread on EPOLLOUT otherwise: one system call per buffer, not per
+   message. A lone message (request, reply) still goes out at once.
 
    Receive path: read up to RBUF_SIZE bytes at a time into a
    per-connection buffer and cut every complete message out of it; a
@@ -76,6 +81,8 @@
 #define READ_BUDGET 16         /* reads per event, so one peer cannot hog the loop */
 #define ACCEPT_BUDGET 16
 #define IOV_MSGS 32            /* queued messages gathered into one sendmsg */
+#define STAGE_SIZE (64 * 1024) /* staging buffer for small frames in a burst */
+#define STAGE_MAX 2048         /* frames up to this size are staged */
 #define ACCEPT_PAUSE_MS 100    /* after EMFILE and the like */
 #define DRAIN_MAX_MS 10000     /* bound on the wait for the peer's close under an
                                   infinite NN_LINGER */
@@ -125,6 +132,9 @@ struct conn {
     struct fm_msgq outq;
     size_t out_off;          /* framed bytes of the head message already sent */
     uint8_t pfx[IOV_MSGS][9];
+    uint8_t *stage;          /* staged frames at stage[stage_off, stage_len), */
+    size_t stage_len;        /* written before anything in outq */
+    size_t stage_off;
 };
 
 struct resolve;
@@ -170,7 +180,7 @@ static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
 
 static bool conn_pending(const struct conn *c)
 {
-    return c->pre_off < sizeof(c->pre) || c->outq.count > 0;
+    return c->pre_off < sizeof(c->pre) || c->stage_len > c->stage_off || c->outq.count > 0;
 }
 
 /* Queued bytes the kernel has not taken yet (the part of the head message
@@ -178,7 +188,8 @@ static bool conn_pending(const struct conn *c)
    one while its tail is still going out). */
 static size_t conn_unsent(const struct conn *c)
 {
-    return c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0;
+    return (c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0) +
+           (c->stage_len - c->stage_off);
 }
 
 /* Which events the connection wants now. c->lock held. */
@@ -243,6 +254,15 @@ static void conn_consumed(struct conn *c, size_t w)
         c->pre_off += take;
         w -= take;
     }
+    if (c->stage_len > c->stage_off) {
+        size_t take = c->stage_len - c->stage_off;
+        if (take > w)
+            take = w;
+        c->stage_off += take;
+        w -= take;
+        if (c->stage_off == c->stage_len)
+            c->stage_len = c->stage_off = 0;
+    }
     while (w && c->outq.count) {
         size_t rest = frame_len(c, fm_msgq_peek(&c->outq)) - c->out_off;
         if (w < rest) {
@@ -263,12 +283,16 @@ static void conn_consumed(struct conn *c, size_t w)
 static int conn_flush(struct conn *c)
 {
     for (;;) {
-        struct iovec iov[1 + 3 * IOV_MSGS];
+        struct iovec iov[2 + 3 * IOV_MSGS];
         int n = 0;
         size_t skip = c->out_off;
         if (c->pre_off < sizeof(c->pre)) {
             iov[n].iov_base = c->pre + c->pre_off;
             iov[n++].iov_len = sizeof(c->pre) - c->pre_off;
+        }
+        if (c->stage_len > c->stage_off) {
+            iov[n].iov_base = c->stage + c->stage_off;
+            iov[n++].iov_len = c->stage_len - c->stage_off;
         }
         struct fm_msgq *q = &c->outq;
         for (size_t i = 0; i < q->count && i < IOV_MSGS; i++) {
@@ -292,17 +316,63 @@ static int conn_flush(struct conn *c)
     }
 }
 
+/* Copy a small frame of a burst into the staging buffer. Returns 1 when
+   staged (msg consumed), 0 when it must take the ordinary path, -errno when
+   the connection broke. c->lock held. */
+static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
+{
+    size_t fl = frame_len(c, msg);
+    if (fl > STAGE_MAX || c->outq.count || c->pre_off < sizeof(c->pre) ||
+        (!burst && c->stage_len == c->stage_off))
+        return 0;
+    if (!c->stage && !(c->stage = malloc(STAGE_SIZE)))
+        return 0;
+    if (c->stage_len + fl > STAGE_SIZE) {
+        int rc = conn_flush(c); /* full: this thread writes it */
+        if (rc)
+            return rc;
+        if (c->stage_len + fl > STAGE_SIZE)
+            return 0; /* the kernel is full too: queue behind it */
+    }
+    bool was_empty = c->stage_len == c->stage_off;
+    uint8_t *d = c->stage + c->stage_len;
+    d += frame_prefix(c, msg, d);
+    memcpy(d, fm_msg_hdr(msg), fm_msg_hdr_len(msg));
+    memcpy(d + fm_msg_hdr_len(msg), fm_msg_body(msg), fm_msg_size(msg));
+    c->stage_len += fl;
+    if (was_empty)
+        conn_update_events(c); /* the loop writes it unless the sender does */
+    fm_msg_term(msg);
+    return 1;
+}
+
 /* ----------------------------------------------------------- pipe ops */
 
 /* Called with the socket lock held (see the lock order above). */
 static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
 {
     struct conn *c = p->tdata;
+    bool burst = fm_sock_burst(p->sock);
     pthread_mutex_lock(&c->lock);
     if (c->state != CS_ACTIVE || c->broken) {
         pthread_mutex_unlock(&c->lock);
         fm_msg_term(msg);
         return -ECONNRESET;
+    }
+    int staged = conn_stage(c, msg, burst);
+    if (staged) {
+        int rc = 0;
+        if (staged < 0) {
+            c->broken = true;
+            conn_update_events(c);
+            fm_msg_term(msg);
+            rc = -ECONNRESET;
+        } else if (conn_unsent(c) >= c->sndbuf) {
+            c->out_full = true;
+            rc = FM_PIPE_FULL;
+        }
+        pthread_mutex_unlock(&c->lock);
+        return rc;
     }
     size_t written = 0;
     if (!conn_pending(c)) {
@@ -388,6 +458,7 @@ static void conn_free(struct fm_pipe *p)
     fm_msgq_term(&c->outq);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->rx_lock);
+    free(c->stage);
     free(c);
 }
 
