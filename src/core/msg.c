@@ -19,7 +19,20 @@ struct fm_chunk {
     size_t capacity; /* bytes available from data to the end */
     uint8_t *data;
     size_t alloc;    /* bytes allocated after the head */
+    struct fm_slab *slab; /* carved out of this slab, or NULL: malloc'd */
 };
+
+/* Small bodies read off a connection are carved out of a shared block
+   instead of one malloc each (the reader allocates, the application frees,
+   which glibc's per-thread caches handle worst). Each chunk holds a
+   reference on its slab; the slab goes when its last chunk and its reader
+   let go. */
+struct fm_slab {
+    atomic_uint refs;
+    size_t used;
+};
+#define SLAB_SIZE (32 * 1024)
+#define SLAB_HEAD ((sizeof(struct fm_slab) + 15) & ~(size_t) 15)
 
 /* Freed large chunks are kept for the next large message: a fresh malloc
    of that size is a fresh mmap (or a heap top trimmed and grown again), and
@@ -95,6 +108,7 @@ static struct fm_chunk *chunk_alloc(size_t size)
             return NULL;
         c->alloc = size;
     }
+    c->slab = NULL;
     atomic_init(&c->refs, 1);
     c->magic = FM_CHUNK_MAGIC;
     c->size = size;
@@ -125,6 +139,10 @@ void fm_chunk_release(struct fm_chunk *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
         c->magic = 0;
+        if (c->slab) {
+            fm_slab_release(c->slab);
+            return;
+        }
         if (CACHE_ON && c->alloc >= CACHE_MIN && c->alloc <= CACHE_MAX && cache_keep(c))
             return;
         free(c);
@@ -136,7 +154,7 @@ void *fm_chunk_realloc_user(void *ptr, size_t size)
     struct fm_chunk *c = fm_chunk_from_user(ptr);
     if (!c)
         return NULL;
-    if (atomic_load(&c->refs) == 1 && c->data == (uint8_t *) c + FM_CHUNK_HEAD) {
+    if (atomic_load(&c->refs) == 1 && c->data == (uint8_t *) c + FM_CHUNK_HEAD && !c->slab) {
         if (size > SIZE_MAX - FM_CHUNK_HEAD - 16)
             return NULL;
         struct fm_chunk *n = realloc(c, FM_CHUNK_HEAD + size);
@@ -184,6 +202,42 @@ int fm_msg_init_copy(struct fm_msg *m, const void *data, size_t size)
     if (rc == 0 && size)
         memcpy(m->body->data, data, size);
     return rc;
+}
+
+void fm_slab_release(struct fm_slab *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        free(s);
+}
+
+int fm_msg_init_slab(struct fm_msg *m, struct fm_slab **slabp, const void *data, size_t size)
+{
+    size_t need = FM_CHUNK_HEAD + ((size + 15) & ~(size_t) 15);
+    if (size == 0 || size > FM_SLAB_MSG_MAX)
+        return fm_msg_init_copy(m, data, size);
+    struct fm_slab *s = *slabp;
+    if (!s || s->used + need > SLAB_SIZE) {
+        fm_slab_release(s);
+        *slabp = s = malloc(SLAB_HEAD + SLAB_SIZE);
+        if (!s)
+            return -ENOMEM;
+        atomic_init(&s->refs, 1); /* the reader's */
+        s->used = 0;
+    }
+    struct fm_chunk *c = (struct fm_chunk *) (void *) ((uint8_t *) s + SLAB_HEAD + s->used);
+    s->used += need;
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    c->slab = s;
+    atomic_init(&c->refs, 1);
+    c->magic = FM_CHUNK_MAGIC;
+    c->size = size;
+    c->capacity = c->alloc = size;
+    c->data = (uint8_t *) c + FM_CHUNK_HEAD;
+    chunk_set_backptr(c);
+    memcpy(c->data, data, size);
+    fm_msg_init_empty(m);
+    m->body = c;
+    return 0;
 }
 
 void fm_msg_init_chunk(struct fm_msg *m, struct fm_chunk *c)
@@ -380,13 +434,13 @@ int fm_msgq_push(struct fm_msgq *q, struct fm_msg *m)
         if (!ring)
             return -ENOMEM;
         for (size_t i = 0; i < q->count; i++)
-            ring[i] = q->ring[(q->head + i) % q->cap];
+            ring[i] = q->ring[(q->head + i) & (q->cap - 1)];
         free(q->ring);
         q->ring = ring;
         q->cap = cap;
         q->head = 0;
     }
-    size_t tail = (q->head + q->count) % q->cap;
+    size_t tail = (q->head + q->count) & (q->cap - 1); /* cap: a power of two */
     q->ring[tail] = *m;
     /* A header living inline moved with the struct; nothing points into it. */
     fm_msg_init_empty(m);
@@ -400,7 +454,7 @@ bool fm_msgq_pop(struct fm_msgq *q, struct fm_msg *out)
     if (!q->count)
         return false;
     *out = q->ring[q->head];
-    q->head = (q->head + 1) % q->cap;
+    q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     q->bytes -= fm_msg_size(out) + out->hdr_len;
     return true;

@@ -117,6 +117,7 @@ struct conn {
     uint8_t *rbuf;           /* unparsed input at rbuf[0, rlen) */
     size_t rlen;
     struct fm_msg big;       /* a large message being read into its body */
+    struct fm_slab *slab;    /* small bodies are carved out of it */
     size_t big_size, big_got;
 
     /* Guarded by lock. state is written only by the loop thread. */
@@ -296,7 +297,7 @@ static int conn_flush(struct conn *c)
         }
         struct fm_msgq *q = &c->outq;
         for (size_t i = 0; i < q->count && i < IOV_MSGS; i++) {
-            struct fm_msg *m = &q->ring[(q->head + i) % q->cap];
+            struct fm_msg *m = &q->ring[(q->head + i) & (q->cap - 1)];
             size_t pl = frame_prefix(c, m, c->pfx[i]);
             n = add_iov(iov, n, c->pfx[i], pl, &skip);
             n = add_iov(iov, n, fm_msg_hdr(m), fm_msg_hdr_len(m), &skip);
@@ -540,6 +541,8 @@ static void conn_drop_input(struct conn *c)
     c->rlen = 0;
     fm_msg_term(&c->big);
     c->big_size = c->big_got = 0;
+    fm_slab_release(c->slab);
+    c->slab = NULL;
 }
 
 static void conn_linger_done(struct conn *c)
@@ -661,7 +664,7 @@ static int conn_parse(struct conn *c, bool *full)
         size_t have = c->rlen - pos - plen;
         if (have >= size) {
             struct fm_msg m;
-            if (fm_msg_init_copy(&m, b + plen, (size_t) size) != 0) {
+            if (fm_msg_init_slab(&m, &c->slab, b + plen, (size_t) size) != 0) {
                 err = ENOMEM;
                 break;
             }
