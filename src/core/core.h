@@ -82,13 +82,6 @@ void fm_msg_init_empty(struct fm_msg *m); /* size 0, never fails */
 int fm_msg_init(struct fm_msg *m, size_t size);  /* 0 or -ENOMEM */
 int fm_msg_init_copy(struct fm_msg *m, const void *data, size_t size);
 void fm_msg_init_chunk(struct fm_msg *m, struct fm_chunk *c); /* takes it */
-/* As fm_msg_init_copy, for a body of at most FM_SLAB_MSG_MAX bytes carved
-   out of the reader's current slab *slab (a new one when it is full). The
-   reader drops its slab with fm_slab_release when it stops. */
-struct fm_slab;
-#define FM_SLAB_MSG_MAX 1024
-int fm_msg_init_slab(struct fm_msg *m, struct fm_slab **slab, const void *data, size_t size);
-void fm_slab_release(struct fm_slab *s);
 void fm_msg_term(struct fm_msg *m);
 void fm_msg_move(struct fm_msg *dst, struct fm_msg *src);
 int fm_msg_dup(struct fm_msg *dst, const struct fm_msg *src); /* shares body */

@@ -22,17 +22,25 @@ struct fm_chunk {
     struct fm_slab *slab; /* carved out of this slab, or NULL: malloc'd */
 };
 
-/* Small bodies read off a connection are carved out of a shared block
-   instead of one malloc each (the reader allocates, the application frees,
-   which glibc's per-thread caches handle worst). Each chunk holds a
-   reference on its slab; the slab goes when its last chunk and its reader
-   let go. */
+/* Small copied bodies (nn_send's copy, a stream reader's message) are
+   carved out of the calling thread's current slab instead of one malloc
+   each: they are freed on another thread (the receiver), which glibc's
+   per-thread caches handle worst. Each chunk holds a reference on its slab;
+   the slab goes when its last chunk and its thread let go. */
 struct fm_slab {
     atomic_uint refs;
     size_t used;
 };
 #define SLAB_SIZE (32 * 1024)
 #define SLAB_HEAD ((sizeof(struct fm_slab) + 15) & ~(size_t) 15)
+#define SLAB_MSG_MAX 1024
+static void slab_release(struct fm_slab *s);
+static int init_from_slab(struct fm_msg *m, const void *data, size_t size);
+static _Thread_local struct fm_slab *thread_slab;
+static pthread_key_t slab_key;
+static pthread_once_t slab_key_once = PTHREAD_ONCE_INIT;
+static void slab_key_done(void *s) { slab_release(s); }
+static void slab_key_create(void) { pthread_key_create(&slab_key, slab_key_done); }
 
 /* Freed large chunks are kept for the next large message: a fresh malloc
    of that size is a fresh mmap (or a heap top trimmed and grown again), and
@@ -140,7 +148,7 @@ void fm_chunk_release(struct fm_chunk *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
         c->magic = 0;
         if (c->slab) {
-            fm_slab_release(c->slab);
+            slab_release(c->slab);
             return;
         }
         if (CACHE_ON && c->alloc >= CACHE_MIN && c->alloc <= CACHE_MAX && cache_keep(c))
@@ -198,30 +206,32 @@ int fm_msg_init(struct fm_msg *m, size_t size)
 
 int fm_msg_init_copy(struct fm_msg *m, const void *data, size_t size)
 {
+    if (size && size <= SLAB_MSG_MAX)
+        return init_from_slab(m, data, size);
     int rc = fm_msg_init(m, size);
     if (rc == 0 && size)
         memcpy(m->body->data, data, size);
     return rc;
 }
 
-void fm_slab_release(struct fm_slab *s)
+static void slab_release(struct fm_slab *s)
 {
     if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
         free(s);
 }
 
-int fm_msg_init_slab(struct fm_msg *m, struct fm_slab **slabp, const void *data, size_t size)
+static int init_from_slab(struct fm_msg *m, const void *data, size_t size)
 {
     size_t need = FM_CHUNK_HEAD + ((size + 15) & ~(size_t) 15);
-    if (size == 0 || size > FM_SLAB_MSG_MAX)
-        return fm_msg_init_copy(m, data, size);
-    struct fm_slab *s = *slabp;
+    struct fm_slab *s = thread_slab;
     if (!s || s->used + need > SLAB_SIZE) {
-        fm_slab_release(s);
-        *slabp = s = malloc(SLAB_HEAD + SLAB_SIZE);
+        pthread_once(&slab_key_once, slab_key_create);
+        slab_release(s);
+        thread_slab = s = malloc(SLAB_HEAD + SLAB_SIZE);
+        pthread_setspecific(slab_key, s); /* released when the thread ends */
         if (!s)
             return -ENOMEM;
-        atomic_init(&s->refs, 1); /* the reader's */
+        atomic_init(&s->refs, 1); /* the thread's */
         s->used = 0;
     }
     struct fm_chunk *c = (struct fm_chunk *) (void *) ((uint8_t *) s + SLAB_HEAD + s->used);

@@ -117,7 +117,6 @@ struct conn {
     uint8_t *rbuf;           /* unparsed input at rbuf[0, rlen) */
     size_t rlen;
     struct fm_msg big;       /* a large message being read into its body */
-    struct fm_slab *slab;    /* small bodies are carved out of it */
     size_t big_size, big_got;
 
     /* Guarded by lock. state is written only by the loop thread. */
@@ -541,8 +540,6 @@ static void conn_drop_input(struct conn *c)
     c->rlen = 0;
     fm_msg_term(&c->big);
     c->big_size = c->big_got = 0;
-    fm_slab_release(c->slab);
-    c->slab = NULL;
 }
 
 static void conn_linger_done(struct conn *c)
@@ -664,7 +661,7 @@ static int conn_parse(struct conn *c, bool *full)
         size_t have = c->rlen - pos - plen;
         if (have >= size) {
             struct fm_msg m;
-            if (fm_msg_init_slab(&m, &c->slab, b + plen, (size_t) size) != 0) {
+            if (fm_msg_init_copy(&m, b + plen, (size_t) size) != 0) {
                 err = ENOMEM;
                 break;
             }
