@@ -118,6 +118,7 @@ struct conn {
     size_t rlen;
     struct fm_msg big;       /* a large message being read into its body */
     size_t big_size, big_got;
+    bool after_big;          /* the last message was big: read the next prefix alone */
 
     /* Guarded by lock. state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -717,6 +718,11 @@ static int conn_read(struct conn *c)
                 return ENOMEM;
             dst = c->rbuf + c->rlen;
             room = RBUF_SIZE - c->rlen;
+            /* Big messages tend to follow big ones: take just the next
+               prefix, so that its body is read into place rather than
+               into rbuf and copied. */
+            if (c->after_big && c->state == CS_ACTIVE && c->rlen < prefix_len(c))
+                room = prefix_len(c) - c->rlen;
         }
         ssize_t n = read(c->fd, dst, room);
         if (n == 0)
@@ -732,10 +738,13 @@ static int conn_read(struct conn *c)
             c->big_got += (size_t) n;
             if (c->big_got == c->big_size) {
                 c->big_size = c->big_got = 0;
+                c->after_big = true;
                 full |= conn_deliver(c, &c->big);
             }
         } else {
             c->rlen += (size_t) n;
+            if (c->rlen >= prefix_len(c))
+                c->after_big = false;
             int err = conn_parse(c, &full);
             if (err)
                 return err;
