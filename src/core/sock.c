@@ -786,9 +786,18 @@ static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadlin
     int direct_rc;
     if (r == &s->rcv && wait_direct(s, deadline, &direct_rc))
         return direct_rc;
+    /* Room on a stream connection comes from the kernel through the loop
+       thread, never within a spin: spinning only takes the CPU from them. */
+    bool spin = true;
+    if (r == &s->snd) {
+        fm_sock_lock(s);
+        spin = fm_list_empty(&s->pipes) || s->pipes.next->next != &s->pipes ||
+               !FM_CONTAINER(s->pipes.next, struct fm_pipe, sock_node)->ops->rx_claim;
+        pthread_mutex_unlock(&s->lock);
+    }
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned i = 1;; i++) {
+    for (unsigned i = 1; spin; i++) {
         if (atomic_load_explicit(&r->ready, memory_order_acquire))
             return 0;
         cpu_relax();
