@@ -4,7 +4,9 @@
    goes and comes back, the receiver's own endpoint is shut down and made
    again, messages of every size arrive in pieces, a small NN_RCVBUF holds
    the sender back, NN_RCVTIMEO expires; every message must arrive intact
-   and in order, and no call may hang. */
+   and in order, and no call may hang. Also the sender's staging of small
+   frames in a burst: a burst closed at once with NN_LINGER still arrives
+   whole, and a lone message after a burst is not held back. */
 #include "testutil.h"
 
 #include <nanomsg/pair.h>
@@ -165,6 +167,51 @@ static void times_out(const char *addr)
     nn_close(b);
 }
 
+/* A tight burst of small messages is staged; nn_close right after it must
+   still deliver every one (linger flushes the staging buffer), and a lone
+   message after a pause goes out without waiting for another burst. */
+static void burst_then_close(const char *addr)
+{
+    int a = nn_socket(AF_SP, NN_PUSH), b = nn_socket(AF_SP, NN_PULL);
+    CHECK(nn_bind(b, addr) >= 0);
+    CHECK(nn_connect(a, addr) >= 0);
+    CHECK(timeo(b, 10000) == 0);
+    int sndtimeo = 10000, linger = 10000;
+    CHECK(nn_setsockopt(a, NN_SOL_SOCKET, NN_SNDTIMEO, &sndtimeo, sizeof(sndtimeo)) == 0);
+    CHECK(nn_setsockopt(a, NN_SOL_SOCKET, NN_LINGER, &linger, sizeof(linger)) == 0);
+    connected(a, b);
+    enum { N = 1500 }; /* fits in the buffers: nobody receives during the burst */
+    uint8_t buf[100];
+    for (int i = 0; i < N; i++) {
+        fill(buf, sizeof(buf), i);
+        CHECK(nn_send(a, buf, 1 + (size_t) i % sizeof(buf), 0) == 1 + i % (int) sizeof(buf));
+    }
+    /* The lone message: the receiver must get it while a waits. */
+    for (int i = 0; i < N; i++) {
+        uint8_t got[128], want[100];
+        int n = nn_recv(b, got, sizeof(got), 0);
+        fill(want, sizeof(want), i);
+        if (n != 1 + i % (int) sizeof(buf) || memcmp(got, want, (size_t) n) != 0) {
+            CHECK(!"burst message lost or changed");
+            break;
+        }
+    }
+    CHECK(nn_send(a, "lone", 4, 0) == 4);
+    char lone[8];
+    CHECK(nn_recv(b, lone, sizeof(lone), 0) == 4);
+    for (int i = 0; i < N; i++) {
+        fill(buf, sizeof(buf), i);
+        CHECK(nn_send(a, buf, 64, 0) == 64);
+    }
+    nn_close(a);
+    int got = 0;
+    CHECK(timeo(b, 2000) == 0);
+    while (got < N && nn_recv(b, buf, sizeof(buf), 0) == 64)
+        got++;
+    CHECK(got == N);
+    nn_close(b);
+}
+
 int main(void)
 {
     char tcp[64], ipc[64];
@@ -177,6 +224,7 @@ int main(void)
         own_endpoint_goes(addrs[i]);
         sizes_and_backpressure(addrs[i]);
         times_out(addrs[i]);
+        burst_then_close(addrs[i]);
     }
     TEST_DONE();
 }
