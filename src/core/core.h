@@ -114,7 +114,7 @@ void *fm_msg_take_user_buffer(struct fm_msg *m);
 /* Make the body writable by this message alone (copy when shared). */
 int fm_msg_unshare(struct fm_msg *m);
 
-/* A FIFO of messages stored by value in a growable ring. */
+/* A FIFO of messages stored by value in a growable ring (cap: a power of two). */
 struct fm_msgq {
     struct fm_msg *ring;
     size_t cap;
@@ -213,6 +213,17 @@ struct fm_pipe_ops {
     /* The last reference is gone; the pipe's memory is freed right after.
        Optional. */
     void (*free)(struct fm_pipe *p);
+    /* Optional: let a thread blocked in nn_recv read the connection itself
+       instead of waiting for the transport's thread to read and wake it.
+       rx_claim (socket lock held) takes reading over and returns the
+       descriptor to poll, or -1 when not now; rx_pump (no lock) reads what
+       the kernel has and delivers it, false once the pipe can no longer be
+       read this way (broken, closing, inbound queue full); rx_release (no
+       lock) hands reading back. A pipe detached while claimed wakes its
+       claimer (the core's business). */
+    int (*rx_claim)(struct fm_pipe *p);
+    bool (*rx_pump)(struct fm_pipe *p);
+    void (*rx_release)(struct fm_pipe *p);
 };
 
 struct fm_pipe {
@@ -271,6 +282,11 @@ void fm_pipe_unref(struct fm_pipe *p);
 void fm_sock_lock(struct fm_sock *s);
 void fm_sock_unlock(struct fm_sock *s);
 bool fm_sock_closing(struct fm_sock *s);
+/* True while the nn_send in progress follows the socket's previous one
+   within about a microsecond: the application is streaming, so a transport
+   may gather small messages instead of making a system call for each.
+   Socket lock held. */
+bool fm_sock_burst(struct fm_sock *s);
 
 /* Protocol side (socket lock held). */
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg);
@@ -375,6 +391,7 @@ struct fm_ep {
     /* Socket options as they were when the endpoint was created. */
     int sndprio, rcvprio;
     int sndbuf, rcvbuf;
+    bool sndbuf_set, rcvbuf_set; /* by the application, not defaults */
     int rcvmaxsize;
     int reconnect_ivl, reconnect_ivl_max;
     int ipv4only;

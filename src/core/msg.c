@@ -3,6 +3,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,82 @@ struct fm_chunk {
     size_t size;
     size_t capacity; /* bytes available from data to the end */
     uint8_t *data;
+    size_t alloc;    /* bytes allocated after the head */
+    struct fm_slab *slab; /* carved out of this slab, or NULL: malloc'd */
 };
+
+/* Small copied bodies (nn_send's copy, a stream reader's message) are
+   carved out of the calling thread's current slab instead of one malloc
+   each: they are freed on another thread (the receiver), which glibc's
+   per-thread caches handle worst. Each chunk holds a reference on its slab;
+   the slab goes when its last chunk and its thread let go. */
+struct fm_slab {
+    atomic_uint refs;
+    size_t used;
+};
+#define SLAB_SIZE (32 * 1024)
+#define SLAB_HEAD ((sizeof(struct fm_slab) + 15) & ~(size_t) 15)
+#define SLAB_MSG_MAX 1024
+static void slab_release(struct fm_slab *s);
+static int init_from_slab(struct fm_msg *m, const void *data, size_t size);
+static _Thread_local struct fm_slab *thread_slab;
+static pthread_key_t slab_key;
+static pthread_once_t slab_key_once = PTHREAD_ONCE_INIT;
+static void slab_key_done(void *s) { slab_release(s); }
+static void slab_key_create(void) { pthread_key_create(&slab_key, slab_key_done); }
+
+/* Freed large chunks are kept for the next large message: a fresh malloc
+   of that size is a fresh mmap (or a heap top trimmed and grown again), and
+   touching its pages costs more than the copy into them. Bounded in count
+   and bytes; off under AddressSanitizer, which should see every free. */
+#define CACHE_MIN (32 * 1024)
+#define CACHE_MAX (4 * 1024 * 1024)
+#define CACHE_SLOTS 8
+#define CACHE_BYTES (16 * 1024 * 1024)
+#if defined(__SANITIZE_ADDRESS__)
+#define CACHE_ON 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CACHE_ON 0
+#endif
+#endif
+#ifndef CACHE_ON
+#define CACHE_ON 1
+#endif
+static struct {
+    pthread_mutex_t lock;
+    struct fm_chunk *slot[CACHE_SLOTS];
+    int count;
+    size_t bytes;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct fm_chunk *cache_take(size_t size)
+{
+    struct fm_chunk *c = NULL;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < cache.count; i++)
+        if (cache.slot[i]->alloc >= size && cache.slot[i]->alloc / 2 <= size) {
+            c = cache.slot[i];
+            cache.slot[i] = cache.slot[--cache.count];
+            cache.bytes -= c->alloc;
+            break;
+        }
+    pthread_mutex_unlock(&cache.lock);
+    return c;
+}
+
+static bool cache_keep(struct fm_chunk *c)
+{
+    bool kept = false;
+    pthread_mutex_lock(&cache.lock);
+    if (cache.count < CACHE_SLOTS && cache.bytes + c->alloc <= CACHE_BYTES) {
+        cache.slot[cache.count++] = c;
+        cache.bytes += c->alloc;
+        kept = true;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    return kept;
+}
 
 /* Rounded so that buffers keep malloc's 16-byte alignment, as stock's do. */
 #define FM_CHUNK_HEAD ((sizeof(struct fm_chunk) + sizeof(void *) + 15) & ~(size_t) 15)
@@ -31,13 +107,20 @@ static struct fm_chunk *chunk_alloc(size_t size)
 {
     if (size > SIZE_MAX - FM_CHUNK_HEAD - 16)
         return NULL;
-    struct fm_chunk *c = malloc(FM_CHUNK_HEAD + size);
-    if (!c)
-        return NULL;
+    struct fm_chunk *c = NULL;
+    if (CACHE_ON && size >= CACHE_MIN && size <= CACHE_MAX)
+        c = cache_take(size);
+    if (!c) {
+        c = malloc(FM_CHUNK_HEAD + size);
+        if (!c)
+            return NULL;
+        c->alloc = size;
+    }
+    c->slab = NULL;
     atomic_init(&c->refs, 1);
     c->magic = FM_CHUNK_MAGIC;
     c->size = size;
-    c->capacity = size;
+    c->capacity = c->alloc;
     c->data = (uint8_t *) c + FM_CHUNK_HEAD;
     chunk_set_backptr(c);
     return c;
@@ -64,6 +147,12 @@ void fm_chunk_release(struct fm_chunk *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
         c->magic = 0;
+        if (c->slab) {
+            slab_release(c->slab);
+            return;
+        }
+        if (CACHE_ON && c->alloc >= CACHE_MIN && c->alloc <= CACHE_MAX && cache_keep(c))
+            return;
         free(c);
     }
 }
@@ -73,7 +162,7 @@ void *fm_chunk_realloc_user(void *ptr, size_t size)
     struct fm_chunk *c = fm_chunk_from_user(ptr);
     if (!c)
         return NULL;
-    if (atomic_load(&c->refs) == 1 && c->data == (uint8_t *) c + FM_CHUNK_HEAD) {
+    if (atomic_load(&c->refs) == 1 && c->data == (uint8_t *) c + FM_CHUNK_HEAD && !c->slab) {
         if (size > SIZE_MAX - FM_CHUNK_HEAD - 16)
             return NULL;
         struct fm_chunk *n = realloc(c, FM_CHUNK_HEAD + size);
@@ -82,6 +171,7 @@ void *fm_chunk_realloc_user(void *ptr, size_t size)
         n->data = (uint8_t *) n + FM_CHUNK_HEAD;
         n->size = size;
         n->capacity = size;
+        n->alloc = size;
         chunk_set_backptr(n);
         return n->data;
     }
@@ -116,10 +206,48 @@ int fm_msg_init(struct fm_msg *m, size_t size)
 
 int fm_msg_init_copy(struct fm_msg *m, const void *data, size_t size)
 {
+    if (size && size <= SLAB_MSG_MAX)
+        return init_from_slab(m, data, size);
     int rc = fm_msg_init(m, size);
     if (rc == 0 && size)
         memcpy(m->body->data, data, size);
     return rc;
+}
+
+static void slab_release(struct fm_slab *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        free(s);
+}
+
+static int init_from_slab(struct fm_msg *m, const void *data, size_t size)
+{
+    size_t need = FM_CHUNK_HEAD + ((size + 15) & ~(size_t) 15);
+    struct fm_slab *s = thread_slab;
+    if (!s || s->used + need > SLAB_SIZE) {
+        pthread_once(&slab_key_once, slab_key_create);
+        slab_release(s);
+        thread_slab = s = malloc(SLAB_HEAD + SLAB_SIZE);
+        pthread_setspecific(slab_key, s); /* released when the thread ends */
+        if (!s)
+            return -ENOMEM;
+        atomic_init(&s->refs, 1); /* the thread's */
+        s->used = 0;
+    }
+    struct fm_chunk *c = (struct fm_chunk *) (void *) ((uint8_t *) s + SLAB_HEAD + s->used);
+    s->used += need;
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    c->slab = s;
+    atomic_init(&c->refs, 1);
+    c->magic = FM_CHUNK_MAGIC;
+    c->size = size;
+    c->capacity = c->alloc = size;
+    c->data = (uint8_t *) c + FM_CHUNK_HEAD;
+    chunk_set_backptr(c);
+    memcpy(c->data, data, size);
+    fm_msg_init_empty(m);
+    m->body = c;
+    return 0;
 }
 
 void fm_msg_init_chunk(struct fm_msg *m, struct fm_chunk *c)
@@ -316,13 +444,13 @@ int fm_msgq_push(struct fm_msgq *q, struct fm_msg *m)
         if (!ring)
             return -ENOMEM;
         for (size_t i = 0; i < q->count; i++)
-            ring[i] = q->ring[(q->head + i) % q->cap];
+            ring[i] = q->ring[(q->head + i) & (q->cap - 1)];
         free(q->ring);
         q->ring = ring;
         q->cap = cap;
         q->head = 0;
     }
-    size_t tail = (q->head + q->count) % q->cap;
+    size_t tail = (q->head + q->count) & (q->cap - 1); /* cap: a power of two */
     q->ring[tail] = *m;
     /* A header living inline moved with the struct; nothing points into it. */
     fm_msg_init_empty(m);
@@ -336,7 +464,7 @@ bool fm_msgq_pop(struct fm_msgq *q, struct fm_msg *out)
     if (!q->count)
         return false;
     *out = q->ring[q->head];
-    q->head = (q->head + 1) % q->cap;
+    q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     q->bytes -= fm_msg_size(out) + out->hdr_len;
     return true;

@@ -94,6 +94,7 @@ void fm_pipe_detach(struct fm_pipe *p)
         p->attached = false;
         s->proto->pipe_rm(s->pstate, p);
         fm_list_remove(&p->sock_node);
+        fm_sock_rx_lost(s, p);
     }
     fm_sock_unlock(s);
     if (was)

@@ -12,6 +12,7 @@ struct fm_sockopts {
     int linger, sndbuf, rcvbuf, sndtimeo, rcvtimeo;
     int reconnect_ivl, reconnect_ivl_max;
     int sndprio, rcvprio, ipv4only, rcvmaxsize, maxttl;
+    bool sndbuf_set, rcvbuf_set; /* the application chose them */
 };
 
 /* One direction's readiness. The protocol's word is kept in `ready`; the
@@ -58,6 +59,14 @@ struct fm_sock {
     int fq_count;
 
     atomic_int_least64_t stats[FM_STAT_COUNT];
+
+    /* fm_sock_burst: when the last nn_send left the protocol, and whether
+       the current one started soon after. */
+    uint64_t last_send_end;
+    bool burst;
+
+    /* The pipe a caller blocked in nn_recv reads itself (rx_claim), if any. */
+    struct fm_pipe *rx_claimed;
 };
 
 /* Lock / unlock a socket; unlock refreshes SNDFD/RCVFD from the protocol's
@@ -68,6 +77,10 @@ void fm_sock_unref(struct fm_sock *s);
 
 /* For nn_device (device.c). */
 int fm_sock_dup_fd(int id, int option);
+
+/* The pipe a blocked caller was reading itself is being detached: wake
+   that caller (socket lock held). */
+void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p);
 
 /* Pipes (pipe.c) for the socket code. */
 void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p);

@@ -15,7 +15,12 @@
    frame with one sendmsg() straight to the kernel when nothing is queued
    before it; only what the kernel does not take is queued, and the loop
    thread writes it out on EPOLLOUT. Past NN_SNDBUF queued bytes the pipe
-   answers FM_PIPE_FULL and says fm_pipe_writable once half drained.
+   answers FM_PIPE_FULL and says fm_pipe_writable once half drained. While
+   the application streams (fm_sock_burst: this nn_send follows the last
+   one within a microsecond or so) small frames are instead copied into a
+   staging buffer, written by the sender when it is full and by the loop
+   thread on EPOLLOUT otherwise: one system call per buffer, not per
+   message. A lone message (request, reply) still goes out at once.
 
    Receive path (the connection's loop only): read up to RBUF_SIZE bytes at
    a time into a per-connection buffer and cut every complete message out
@@ -24,7 +29,13 @@
    off) until ops->inq_space. A peer that leaves a message unfinished and
    sends nothing for fm_rx_stall_ms() (FM_RX_STALL_MS, 30 s) while we are
    willing to read is dropped: a read that leaves part of a message notes
-   the time, and one coarse timer per interval compares.
+   the time, and one coarse timer per interval compares. The loop reads,
+   except while a thread blocked in nn_recv has claimed the connection
+   (ops->rx_claim): the loop then drops EPOLLIN and that thread polls the
+   descriptor and reads itself, so a reply costs one wake-up instead of
+   two (loop thread, then receiver). Whoever reads holds c->rx_lock. A
+   connection with a session layer (TLS) is never claimed: the session
+   may hold decrypted input that a poll on the descriptor cannot see.
 
    Closing (nn_close, nn_shutdown): the socket forgets the endpoint's pipes
    at once, but with NN_LINGER non-zero each connection stays open on the
@@ -46,11 +57,12 @@
    end at once to dial again); an accepted one on a loop picked at accept,
    so one listener's connections spread over the pool. Each connection's
    receive side, timers and state changes belong to its own loop and take
-   no lock. Shared with senders is only a connection's send side and
+   no lock (the receive side: whoever holds c->rx_lock, the loop or a
+   claiming receiver). Shared with senders is only a connection's send side and
    state, under the connection lock c->lock (with a session layer every
    call into it too, reads included). Order:
 
-       socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
+       c->rx_lock  ->  socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
 
    The core calls ops->send with the socket lock held and we then take
    c->lock, so no loop ever holds c->lock while it calls into the core
@@ -85,6 +97,8 @@
 #define READ_BUDGET 16         /* reads per event, so one peer cannot hog the loop */
 #define ACCEPT_BUDGET 16
 #define IOV_MSGS 32            /* queued messages gathered into one sendmsg */
+#define STAGE_SIZE (64 * 1024) /* staging buffer for small frames in a burst */
+#define STAGE_MAX 2048         /* frames up to this size are staged */
 #define ACCEPT_PAUSE_MS 100    /* after EMFILE and the like */
 #define DRAIN_MAX_MS 10000     /* bound on the wait for the peer's close under an
                                   infinite NN_LINGER */
@@ -106,7 +120,7 @@ struct conn {
     size_t rcvmax;  /* SIZE_MAX: no limit */
     size_t sndbuf;
 
-    /* The connection's loop only. */
+    /* The connection's loop only (the receive side: whoever holds rx_lock). */
     struct sep *sep;         /* NULL once it left sep->conns */
     struct sep *linger_sep;  /* endpoint whose close waits for our end */
     bool linger_forever;     /* NN_LINGER < 0: the flush has no deadline */
@@ -118,6 +132,7 @@ struct conn {
     uint64_t deadline;
     bool accepted;           /* counted as dropped (not broken) when lost */
     bool attached;
+    pthread_mutex_t rx_lock; /* held by whoever reads: loop or claiming receiver */
     uint8_t *rbuf;           /* unparsed input at rbuf[0, rlen) */
     size_t rlen;
     struct fm_msg big;       /* a large message being read into its body */
@@ -127,6 +142,7 @@ struct conn {
     uint64_t rx_at;          /* when the unfinished input last grew */
     bool stall_armed;        /* active: timer watches for a peer that stalls */
     bool stall_paused;       /* the watch found us paused: restart on resume */
+    bool after_big;          /* the last message was big: read the next prefix alone */
 
     /* Guarded by lock. state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -136,11 +152,15 @@ struct conn {
     void *sess;              /* the transport's session layer (TLS), or NULL */
     bool out_full;           /* send said FM_PIPE_FULL */
     bool rx_paused;          /* inbound queue full: not reading */
+    bool rx_claimed;         /* a blocked receiver reads, not the loop */
     uint8_t pre[8];          /* our SP header, ahead of every message */
     size_t pre_off;
     struct fm_msgq outq;
     size_t out_off;          /* framed bytes of the head message already sent */
     uint8_t pfx[IOV_MSGS][9];
+    uint8_t *stage;          /* staged frames at stage[stage_off, stage_len), */
+    size_t stage_len;        /* written before anything in outq */
+    size_t stage_off;
 };
 
 struct resolve;
@@ -182,13 +202,14 @@ struct sep {
 
 static void conn_destroy(struct conn *c, int err);
 static void conn_let_go(struct conn *c, struct sep *e);
+static int conn_read(struct conn *c);
 static void sep_schedule_retry(struct sep *e);
 
 static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
 
 static bool conn_pending(const struct conn *c)
 {
-    return c->pre_off < sizeof(c->pre) || c->outq.count > 0 ||
+    return c->pre_off < sizeof(c->pre) || c->stage_len > c->stage_off || c->outq.count > 0 ||
            (c->sess && c->sops->pending(c->sess));
 }
 
@@ -197,7 +218,8 @@ static bool conn_pending(const struct conn *c)
    one while its tail is still going out). */
 static size_t conn_unsent(const struct conn *c)
 {
-    return c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0;
+    return (c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0) +
+           (c->stage_len - c->stage_off);
 }
 
 /* Which events the connection wants now. c->lock held. */
@@ -205,7 +227,7 @@ static void conn_update_events(struct conn *c)
 {
     uint32_t ev = 0;
     if (c->state != CS_DEAD) {
-        if (!c->rx_paused)
+        if (!c->rx_paused && !c->rx_claimed)
             ev |= EPOLLIN;
         if (conn_pending(c) || c->broken)
             ev |= EPOLLOUT;
@@ -267,6 +289,15 @@ static void conn_consumed(struct conn *c, size_t w)
         c->pre_off += take;
         w -= take;
     }
+    if (c->stage_len > c->stage_off) {
+        size_t take = c->stage_len - c->stage_off;
+        if (take > w)
+            take = w;
+        c->stage_off += take;
+        w -= take;
+        if (c->stage_off == c->stage_len)
+            c->stage_len = c->stage_off = 0;
+    }
     while (w && c->outq.count) {
         size_t rest = frame_len(c, fm_msgq_peek(&c->outq)) - c->out_off;
         if (w < rest) {
@@ -289,16 +320,20 @@ static int conn_flush(struct conn *c)
     if (c->sess_hs)
         return 0; /* our header waits for the session's handshake */
     for (;;) {
-        struct iovec iov[1 + 3 * IOV_MSGS];
+        struct iovec iov[2 + 3 * IOV_MSGS];
         int n = 0;
         size_t skip = c->out_off;
         if (c->pre_off < sizeof(c->pre)) {
             iov[n].iov_base = c->pre + c->pre_off;
             iov[n++].iov_len = sizeof(c->pre) - c->pre_off;
         }
+        if (c->stage_len > c->stage_off) {
+            iov[n].iov_base = c->stage + c->stage_off;
+            iov[n++].iov_len = c->stage_len - c->stage_off;
+        }
         struct fm_msgq *q = &c->outq;
         for (size_t i = 0; i < q->count && i < IOV_MSGS; i++) {
-            struct fm_msg *m = &q->ring[(q->head + i) % q->cap];
+            struct fm_msg *m = &q->ring[(q->head + i) & (q->cap - 1)];
             size_t pl = frame_prefix(c, m, c->pfx[i]);
             n = add_iov(iov, n, c->pfx[i], pl, &skip);
             n = add_iov(iov, n, fm_msg_hdr(m), fm_msg_hdr_len(m), &skip);
@@ -318,17 +353,63 @@ static int conn_flush(struct conn *c)
     }
 }
 
+/* Copy a small frame of a burst into the staging buffer. Returns 1 when
+   staged (msg consumed), 0 when it must take the ordinary path, -errno when
+   the connection broke. c->lock held. */
+static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
+{
+    size_t fl = frame_len(c, msg);
+    if (fl > STAGE_MAX || c->outq.count || c->pre_off < sizeof(c->pre) ||
+        (!burst && c->stage_len == c->stage_off))
+        return 0;
+    if (!c->stage && !(c->stage = malloc(STAGE_SIZE)))
+        return 0;
+    if (c->stage_len + fl > STAGE_SIZE) {
+        int rc = conn_flush(c); /* full: this thread writes it */
+        if (rc)
+            return rc;
+        if (c->stage_len + fl > STAGE_SIZE)
+            return 0; /* the kernel is full too: queue behind it */
+    }
+    bool was_empty = c->stage_len == c->stage_off;
+    uint8_t *d = c->stage + c->stage_len;
+    d += frame_prefix(c, msg, d);
+    memcpy(d, fm_msg_hdr(msg), fm_msg_hdr_len(msg));
+    memcpy(d + fm_msg_hdr_len(msg), fm_msg_body(msg), fm_msg_size(msg));
+    c->stage_len += fl;
+    if (was_empty)
+        conn_update_events(c); /* the loop writes it unless the sender does */
+    fm_msg_term(msg);
+    return 1;
+}
+
 /* ----------------------------------------------------------- pipe ops */
 
 /* Called with the socket lock held (see the lock order above). */
 static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
 {
     struct conn *c = p->tdata;
+    bool burst = fm_sock_burst(p->sock);
     pthread_mutex_lock(&c->lock);
     if (c->state != CS_ACTIVE || c->broken) {
         pthread_mutex_unlock(&c->lock);
         fm_msg_term(msg);
         return -ECONNRESET;
+    }
+    int staged = conn_stage(c, msg, burst);
+    if (staged) {
+        int rc = 0;
+        if (staged < 0) {
+            c->broken = true;
+            conn_update_events(c);
+            fm_msg_term(msg);
+            rc = -ECONNRESET;
+        } else if (conn_unsent(c) >= c->sndbuf) {
+            c->out_full = true;
+            rc = FM_PIPE_FULL;
+        }
+        pthread_mutex_unlock(&c->lock);
+        return rc;
     }
     size_t written = 0;
     if (!conn_pending(c)) {
@@ -414,7 +495,56 @@ static void conn_free(struct fm_pipe *p)
     struct conn *c = p->tdata;
     fm_msgq_term(&c->outq);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->rx_lock);
+    free(c->stage);
     free(c);
+}
+
+/* A thread about to block in nn_recv takes reading over from the loop.
+   Socket lock held. */
+static int conn_rx_claim(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    int fd = -1;
+    pthread_mutex_lock(&c->lock);
+    if (c->state == CS_ACTIVE && !c->broken && !c->rx_paused && !c->rx_claimed && !c->sess) {
+        c->rx_claimed = true;
+        conn_update_events(c);
+        fd = c->fd;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return fd;
+}
+
+/* The claiming thread saw the descriptor readable. No lock held. Tearing
+   down stays with the loop thread: an error is flagged as a sender flags
+   one, and the loop sees EPOLLOUT. */
+static bool conn_rx_pump(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->rx_lock);
+    pthread_mutex_lock(&c->lock);
+    bool ok = c->state == CS_ACTIVE && !c->broken;
+    pthread_mutex_unlock(&c->lock);
+    int err = ok ? conn_read(c) : 0;
+    pthread_mutex_unlock(&c->rx_lock);
+    pthread_mutex_lock(&c->lock);
+    if (err) {
+        c->broken = true;
+        conn_update_events(c);
+    }
+    ok = ok && !err && !c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+static void conn_rx_release(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    c->rx_claimed = false;
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static const struct fm_pipe_ops conn_ops = {
@@ -422,6 +552,9 @@ static const struct fm_pipe_ops conn_ops = {
     .close = conn_close,
     .inq_space = conn_inq_space,
     .free = conn_free,
+    .rx_claim = conn_rx_claim,
+    .rx_pump = conn_rx_pump,
+    .rx_release = conn_rx_release,
 };
 
 /* --------------------------------------------------- connection (loop) */
@@ -480,6 +613,7 @@ static void conn_destroy(struct conn *c, int err)
     if (c->state == CS_DEAD)
         return;
     struct fm_msgq drop;
+    pthread_mutex_lock(&c->rx_lock); /* a claiming receiver is out of conn_read */
     pthread_mutex_lock(&c->lock);
     enum conn_state was = c->state;
     c->state = CS_DEAD;
@@ -492,12 +626,13 @@ static void conn_destroy(struct conn *c, int err)
     pthread_mutex_unlock(&c->lock);
     if (sess)
         c->sops->destroy(sess);
-    fm_msgq_term(&drop);
     fm_watch_del(&c->watch);
     close(fd);
+    conn_drop_input(c);
+    pthread_mutex_unlock(&c->rx_lock);
+    fm_msgq_term(&drop);
     fm_timer_cancel(&c->timer);
     conn_forget(c);
-    conn_drop_input(c);
     conn_linger_done(c);
     struct sep *e = c->sep;
     if (e) {
@@ -535,9 +670,12 @@ static void conn_watch_stall(struct conn *c)
    and the peer gets a whole interval again once we read. */
 static void conn_check_stall(struct conn *c)
 {
+    pthread_mutex_lock(&c->rx_lock); /* the input is a claiming reader's too */
     c->stall_armed = false;
-    if (!c->big_size && !c->rlen)
+    if (!c->big_size && !c->rlen) {
+        pthread_mutex_unlock(&c->rx_lock);
         return; /* the message was completed meanwhile */
+    }
     uint64_t ivl = fm_rx_stall_ms(), now = fm_now_ms();
     pthread_mutex_lock(&c->lock);
     bool paused = c->rx_paused;
@@ -548,12 +686,14 @@ static void conn_check_stall(struct conn *c)
         c->stall_paused = false;
         c->rx_at = now;
     } else if (now - c->rx_at >= ivl) {
+        pthread_mutex_unlock(&c->rx_lock);
         conn_destroy(c, ETIMEDOUT);
         fm_run_deferred();
         return;
     }
     c->stall_armed = true;
     fm_timer_schedule(&c->timer, paused ? ivl : c->rx_at + ivl - now);
+    pthread_mutex_unlock(&c->rx_lock);
 }
 
 static void conn_on_timer(void *arg)
@@ -686,6 +826,11 @@ static int conn_read(struct conn *c)
                 return ENOMEM;
             dst = c->rbuf + c->rlen;
             room = RBUF_SIZE - c->rlen;
+            /* Big messages tend to follow big ones: take just the next
+               prefix, so that its body is read into place rather than
+               into rbuf and copied. */
+            if (c->after_big && c->state == CS_ACTIVE && c->rlen < prefix_len(c))
+                room = prefix_len(c) - c->rlen;
         }
         ssize_t n;
         if (c->sess) { /* one caller at a time in a session: senders too */
@@ -709,10 +854,13 @@ static int conn_read(struct conn *c)
             c->big_got += (size_t) n;
             if (c->big_got == c->big_size) {
                 c->big_size = c->big_got = 0;
+                c->after_big = true;
                 full |= conn_deliver(c, &c->big);
             }
         } else {
             c->rlen += (size_t) n;
+            if (c->rlen >= prefix_len(c))
+                c->after_big = false;
             int err = conn_parse(c, &full);
             if (err)
                 return err;
@@ -783,6 +931,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     }
     if (writable && c->attached) /* a detached pipe's socket may be gone */
         fm_pipe_writable(c->pipe);
+    pthread_mutex_lock(&c->rx_lock);
     if (!err && ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->sess))
         err = conn_read(c);
     else if (err && c->state <= CS_ACTIVE)
@@ -790,6 +939,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
            even that fail), but whole messages it sent before dying are in
            our kernel: they are delivered, only the rest is lost. */
         (void) conn_read(c);
+    pthread_mutex_unlock(&c->rx_lock);
     if (err)
         conn_destroy(c, err);
     fm_run_deferred();
@@ -877,6 +1027,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     c->fd = fd;
     c->state = CS_HANDSHAKE;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->rx_lock, NULL);
     fm_msgq_init(&c->outq);
     fm_msg_init_empty(&c->big);
     fm_timer_init(&c->timer, c->loop, conn_on_timer, c);
@@ -923,6 +1074,7 @@ static void conn_let_go(struct conn *c, struct sep *e)
         return;
     }
     conn_forget(c);
+    pthread_mutex_lock(&c->rx_lock);
     conn_drop_input(c);
     uint64_t now = fm_now_ms();
     pthread_mutex_lock(&c->lock);
@@ -934,6 +1086,7 @@ static void conn_let_go(struct conn *c, struct sep *e)
     conn_update_events(c);
     bool flushing = c->state == CS_LINGER;
     pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->rx_lock);
     c->linger_sep = e;
     c->linger_forever = linger < 0;
     sep_unlink(e, c, true);
@@ -946,15 +1099,17 @@ static void conn_let_go(struct conn *c, struct sep *e)
 
 /* ---------------------------------------------------------- endpoints */
 
-/* Kernel buffers sized like ours, so NN_SNDBUF and NN_RCVBUF bound what is
-   in flight instead of the kernel's autotuned megabytes. Set before
-   connect() and on the listener (accepted sockets inherit it), where TCP
-   still picks its window scale from it. */
+/* Kernel buffers sized like ours when the application chose NN_SNDBUF or
+   NN_RCVBUF, so that they bound what is in flight. The defaults leave the
+   kernel's autotuning alone: a fixed 128 KiB switches it off and halves
+   large-message throughput. Set before connect() and on the listener
+   (accepted sockets inherit it), where TCP still picks its window scale
+   from it. */
 static void set_kernel_buffers(struct fm_ep *ep, int fd)
 {
-    if (ep->sndbuf > 0)
+    if (ep->sndbuf > 0 && ep->sndbuf_set)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
-    if (ep->rcvbuf > 0)
+    if (ep->rcvbuf > 0 && ep->rcvbuf_set)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
 }
 
