@@ -49,6 +49,8 @@ TRANSPORTS = {
     # femtomsg only (NNG's compat API has no TLS); certificates from
     # tests/tls_certs.sh, made per run, reach the tools via PERF_TLS_DIR.
     "tls+tcp": {"kind": "pair", "url": "tls+tcp://127.0.0.1:{port}"},
+    # The three nanomsg-API libraries; Debian's ZeroMQ is built without ws.
+    "ws": {"kind": "pair", "url": "ws://127.0.0.1:{port}"},
 }
 
 SIZES = [64, 1024, 65536, 1048576]
@@ -66,7 +68,7 @@ def variants(fm_build):
             "cflags": ["-I" + os.path.join(ROOT, "include")],
             "libs": ["-L" + fm_lib, "-Wl,-rpath," + fm_lib, "-lnanomsg"],
             "lib": "^" + re.escape(fm_lib) + "/libnanomsg\\.so",
-            "transports": ["inproc", "ipc", "tcp", "tls+tcp"],
+            "transports": ["inproc", "ipc", "tcp", "ws", "tls+tcp"],
             "tests": ["lat", "thr", "fanout", "device"],
         },
         "nanomsg": {
@@ -74,7 +76,7 @@ def variants(fm_build):
             "cflags": ["-I/usr/include"],
             "libs": ["-lnanomsg"],
             "lib": "^/usr/lib/.*/libnanomsg\\.so",
-            "transports": ["inproc", "ipc", "tcp"],
+            "transports": ["inproc", "ipc", "tcp", "ws"],
             "tests": ["lat", "thr", "fanout", "device"],
         },
         "nng": {
@@ -84,7 +86,7 @@ def variants(fm_build):
             "cflags": ["-I/usr/include/nng/compat"],
             "libs": ["-lnng"],
             "lib": "^/usr/lib/.*/libnng\\.so",
-            "transports": ["inproc", "ipc", "tcp"],
+            "transports": ["inproc", "ipc", "tcp", "ws"],
             "tests": ["lat", "thr", "fanout", "device"],
         },
         "zmq": {
