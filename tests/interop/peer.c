@@ -229,6 +229,17 @@ int main(int argc, char **argv)
     set_int(s, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20, "RECONNECT_IVL");
     if (type == NN_SUB && nn_setsockopt(s, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) != 0)
         die("subscribe");
+    if (type == NN_PUB) {
+        /* A PUB drops what a full pipe cannot take, and a pipe that was
+           full says so again only once the sender's loop gets round to it,
+           which can be after the subscriber already took everything and
+           acknowledged (seen on a loaded machine with a 5 MiB message
+           behind a 1 MiB one). Room for the largest message keeps this
+           test about the wire, not about that window. Best effort: a
+           library that takes the option otherwise may refuse the value. */
+        int big = 4 * (5 << 20); /* four times the largest of SIZES */
+        nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDBUF, &big, sizeof(big));
+    }
     int rc = bind ? nn_bind(s, addr) : nn_connect(s, addr);
     if (rc < 0) {
         if (errno == EADDRINUSE)
