@@ -69,37 +69,43 @@ static long switches_of(const struct loop_thread *set, int n, int tid)
     return -1;
 }
 
+/* Two listeners (their endpoints pick different loops, as every endpoint
+   takes the least busy one) with half the pushers each: the traffic is
+   read on more than one loop thread. */
 static void run(bool ipc)
 {
-    int pull = nn_socket(AF_SP, NN_PULL);
-    CHECK(pull >= 0);
+    int pull[2];
+    char addr[2][NN_SOCKADDR_MAX];
     int tmo = 10000;
-    CHECK(nn_setsockopt(pull, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
-    char addr[NN_SOCKADDR_MAX];
-    if (ipc) {
-        snprintf(addr, sizeof(addr), "ipc:///tmp/fm-test-pool-%d.ipc", (int) getpid());
-        CHECK(nn_bind(pull, addr) >= 0);
-    } else {
-        int port = 20000 + (int) ((unsigned) getpid() * 73u % 12000u), eid = -1;
-        for (int i = 0; i < 500 && eid < 0; i++) {
-            snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port + i);
-            eid = nn_bind(pull, addr);
+    for (int k = 0; k < 2; k++) {
+        pull[k] = nn_socket(AF_SP, NN_PULL);
+        CHECK(pull[k] >= 0);
+        CHECK(nn_setsockopt(pull[k], NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
+        if (ipc) {
+            snprintf(addr[k], sizeof(addr[k]), "ipc:///tmp/fm-test-pool-%d-%d.ipc", (int) getpid(), k);
+            CHECK(nn_bind(pull[k], addr[k]) >= 0);
+        } else {
+            int port = 20000 + (int) ((unsigned) getpid() * 73u % 12000u) + 600 * k, eid = -1;
+            for (int i = 0; i < 500 && eid < 0; i++) {
+                snprintf(addr[k], sizeof(addr[k]), "tcp://127.0.0.1:%d", port + i);
+                eid = nn_bind(pull[k], addr[k]);
+            }
+            CHECK(eid >= 0);
         }
-        CHECK(eid >= 0);
     }
     int push[PUSHERS];
     for (int i = 0; i < PUSHERS; i++) {
         push[i] = nn_socket(AF_SP, NN_PUSH);
         CHECK(push[i] >= 0);
         CHECK(nn_setsockopt(push[i], NN_SOL_SOCKET, NN_SNDTIMEO, &tmo, sizeof(tmo)) == 0);
-        CHECK(nn_connect(push[i], addr) >= 0);
+        CHECK(nn_connect(push[i], addr[i % 2]) >= 0);
     }
     /* Each pusher's connection is up once one of its messages arrived. */
     for (int i = 0; i < PUSHERS; i++)
         CHECK(nn_send(push[i], "hi", 2, 0) == 2);
     char buf[64];
     for (int i = 0; i < PUSHERS; i++)
-        CHECK(nn_recv(pull, buf, sizeof(buf), 0) == 2);
+        CHECK(nn_recv(pull[i % 2], buf, sizeof(buf), 0) == 2);
 
     struct loop_thread before[64], after[64];
     int nb = loop_threads(before, 64);
@@ -112,7 +118,7 @@ static void run(bool ipc)
         for (int i = 0; i < PUSHERS; i++)
             CHECK(nn_send(push[i], "0123456789", 10, 0) == 10);
         for (int i = 0; i < PUSHERS; i++)
-            CHECK(nn_recv(pull, buf, sizeof(buf), 0) == 10);
+            CHECK(nn_recv(pull[i % 2], buf, sizeof(buf), 0) == 10);
     }
     int na = loop_threads(after, 64);
     CHECK(na == LOOPS);
@@ -122,17 +128,19 @@ static void run(bool ipc)
         if (b >= 0 && after[i].switches - b >= 10)
             woke++;
     }
-    printf("%s: %d of %d loop threads woke\n", addr, woke, na);
+    printf("%s: %d of %d loop threads woke\n", addr[0], woke, na);
     if (woke < 2) {
-        fprintf(stderr, "%s: only %d loop thread(s) served the traffic\n", addr, woke);
+        fprintf(stderr, "%s: only %d loop thread(s) served the traffic\n", addr[0], woke);
         tu_failures++;
     }
-    CHECK(nn_get_statistic(pull, NN_STAT_CURRENT_CONNECTIONS) == PUSHERS);
+    for (int k = 0; k < 2; k++)
+        CHECK(nn_get_statistic(pull[k], NN_STAT_CURRENT_CONNECTIONS) == PUSHERS / 2);
 
     /* Close while the loops are busy: pushers keep sending. */
     for (int i = 0; i < PUSHERS; i++)
         nn_send(push[i], "last", 4, NN_DONTWAIT);
-    CHECK(nn_close(pull) == 0);
+    for (int k = 0; k < 2; k++)
+        CHECK(nn_close(pull[k]) == 0);
     for (int i = 0; i < PUSHERS; i++)
         CHECK(nn_close(push[i]) == 0);
 }
