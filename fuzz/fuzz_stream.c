@@ -5,7 +5,8 @@
    (and a few raw ones, and some with a small NN_RCVMAXSIZE) listens for the
    whole run; each input is written by a raw OS client to one of them, which
    then closes (FIN, or RST), and the input is done when the socket has
-   dropped the connection (its NN_STAT_CURRENT_CONNECTIONS is back to 0).
+   accepted and dropped the connection (NN_STAT_ACCEPTED_CONNECTIONS has
+   counted it and NN_STAT_CURRENT_CONNECTIONS is back to 0).
    Every CHECK_EVERY inputs, and on the first, a well-formed femtomsg peer
    connects to that socket and a message must still go through.
 
@@ -81,16 +82,30 @@ static void drain(void)
     }
 }
 
-/* The server has let go of every connection (draining meanwhile, so that
-   a full inbound queue never holds a connection open). */
-static void wait_idle(const struct server *sv, const char *what)
+static uint64_t accepted_conns(const struct server *sv)
+{
+    return nn_get_statistic(sv->s, NN_STAT_ACCEPTED_CONNECTIONS);
+}
+
+/* The server has accepted at least `accepted` connections in all and let go
+   of every one (draining meanwhile, so that a full inbound queue never
+   holds a connection open). The count matters after an RST: the client is
+   done before the server has even accepted, and an input still in the
+   listen backlog would race the next one (a PAIR server then attaches the
+   old connection and refuses the health check's peer). */
+static void wait_idle(const struct server *sv, uint64_t accepted, const char *what)
 {
     double end = fz_now() + WAIT_S;
-    while (current_conns(sv) != 0) {
+    /* Accepted first: the library counts a connection current before it
+       counts it accepted. */
+    while (accepted_conns(sv) < accepted || current_conns(sv) != 0) {
         drain();
         if (fz_now() > end)
-            fz_die("%s: server %d/%d still has %lld connection(s) %g s after %s", NAME, sv->type,
-                   sv->domain, (long long) current_conns(sv), WAIT_S, what);
+            fz_die("%s: server %d/%d still has %lld connection(s) (accepted %llu of %llu) %g s "
+                   "after %s",
+                   NAME, sv->type, sv->domain, (long long) current_conns(sv),
+                   (unsigned long long) accepted_conns(sv), (unsigned long long) accepted,
+                   WAIT_S, what);
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
     }
@@ -271,6 +286,27 @@ static bool raw_echo(int s, const char *tok)
     return nn_sendmsg(s, &h, 0) == (int) strlen(tok);
 }
 
+/* What a failed check prints, so a report says where the message stopped. */
+static void print_stats(const char *who, int s)
+{
+    static const struct {
+        int id;
+        const char *name;
+    } stats[] = {{NN_STAT_ESTABLISHED_CONNECTIONS, "established"},
+                 {NN_STAT_ACCEPTED_CONNECTIONS, "accepted"},
+                 {NN_STAT_DROPPED_CONNECTIONS, "dropped"},
+                 {NN_STAT_BROKEN_CONNECTIONS, "broken"},
+                 {NN_STAT_CONNECT_ERRORS, "connect-errors"},
+                 {NN_STAT_CURRENT_CONNECTIONS, "current"},
+                 {NN_STAT_MESSAGES_SENT, "sent"},
+                 {NN_STAT_MESSAGES_RECEIVED, "received"}};
+    fprintf(stderr, "%s:", who);
+    for (size_t i = 0; i < sizeof(stats) / sizeof(stats[0]); i++)
+        fprintf(stderr, " %s=%llu", stats[i].name,
+                (unsigned long long) nn_get_statistic(s, stats[i].id));
+    fprintf(stderr, "\n");
+}
+
 static void health_check(struct server *sv, unsigned round)
 {
     drain();
@@ -362,12 +398,18 @@ static void health_check(struct server *sv, unsigned round)
         }
         break;
     }
+    if (!ok) {
+        int err = errno;
+        print_stats("server", sv->s);
+        print_stats("peer", p);
+        errno = err;
+    }
     if (!ok)
         fz_die("%s: a well-formed peer could not exchange a message with server %d/%d (%s) "
                "after %u inputs: %s",
                NAME, sv->type, sv->domain, sv->addr, round, nn_strerror(errno));
     nn_close(p);
-    wait_idle(sv, "the health check");
+    wait_idle(sv, 0, "the health check");
 }
 
 /* ------------------------------------------------------------- the input */
@@ -393,6 +435,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (echo)
         nn_send(sv->s, "q", 1, NN_DONTWAIT); /* pending: goes to our pipe */
 
+    uint64_t accepted = accepted_conns(sv) + 1;
     int fd = raw_connect(sv);
     bool alive = true;
     if (hdr) {
@@ -421,7 +464,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct linger lg = {1, 0};
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fd);
-        wait_idle(sv, "an RST");
+        wait_idle(sv, accepted, "an RST");
     } else {
         shutdown(fd, SHUT_WR);
         /* Read what the server sends (so our close is a clean one) until
@@ -441,7 +484,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        sv->type, sv->domain, WAIT_S);
         }
         close(fd);
-        wait_idle(sv, "a FIN");
+        wait_idle(sv, accepted, "a FIN");
     }
     drain();
     return 0;

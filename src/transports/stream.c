@@ -54,8 +54,8 @@
    Threads and locks. An endpoint (listener or connector, resolver
    hand-off, reconnect timer) runs on the loop it picked when made. A
    dialled connection runs on that same loop (the connector must see its
-   end at once to dial again); an accepted one may run on another loop
-   (conn_start keeps it on the endpoint's for now). Each connection's
+   end at once to dial again); an accepted one on a loop picked at accept,
+   so one listener's connections spread over the pool. Each connection's
    receive side, timers and state changes belong to its own loop and take
    no lock (the receive side: whoever holds c->rx_lock, the loop or a
    claiming receiver). Shared with senders is only a connection's send side and
@@ -1004,9 +1004,8 @@ static void conn_on_release(void *arg)
 /* A descriptor is connected (accepted or dialled): make it a connection.
    A dialled one stays on the endpoint's loop (a connector has one
    connection, whose end it must see at once to dial again); an accepted
-   one could run anywhere in the pool, and the code below conn_start
-   allows that (conn_begin posted to its loop, the endpoint lock). Endpoint's
-   loop. */
+   one runs on a loop picked from the pool (conn_begin is posted there; the
+   endpoint's list is under the endpoint lock). Endpoint's loop. */
 static void conn_start(struct sep *e, int fd, bool accepted)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -1020,10 +1019,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         return;
     }
     c->pipe = p;
-    /* On the endpoint's loop: spreading a listener's accepted connections
-       over the pool (fm_loop_pick) lost a PAIR's new peer in fuzz_tcp's
-       health check, a race not yet found; endpoints still spread. */
-    c->loop = e->loop;
+    c->loop = accepted ? fm_loop_pick() : e->loop;
     c->type_byte = e->tp->type_byte;
     c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
     c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
@@ -1046,8 +1042,10 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     pthread_mutex_lock(&e->lock);
     fm_list_insert_tail(&e->conns, &c->ep_node);
     pthread_mutex_unlock(&e->lock);
-    fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
+    /* Current first: whoever sees the connection counted as accepted sees
+       it as current too, until it is gone (fuzz_stream's wait_idle). */
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
+    fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
     if (!e->tp->session)
         fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
     if (!accepted)
