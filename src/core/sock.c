@@ -15,16 +15,32 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* One slot per socket id, never freed: an API call finds its socket and
+   announces itself without a lock, on the slot's own cache line. The
+   count lives in the slot, not in the socket, so a caller racing nn_close
+   only ever touches memory that stays; the closer empties the slot and
+   waits for the count to drain before the socket may go. */
+struct sock_slot {
+    _Alignas(64) _Atomic(struct fm_sock *) sock; /* a cache line each */
+    atomic_int users;                            /* API calls inside its socket */
+    atomic_bool closer_waits;                    /* the last to leave wakes the closer */
+};
+
+static struct sock_slot slots[FM_MAX_SOCKETS];
+
 static struct {
-    pthread_mutex_t lock;
-    struct fm_sock *table[FM_MAX_SOCKETS];
+    pthread_mutex_t lock; /* creation, close, nn_term, the free ids */
+    pthread_mutex_t users_lock;
+    pthread_cond_t users_gone; /* some slot's count reached zero */
     bool initialized; /* a socket was ever created */
     /* Free ids as a stack: the most recently freed id is handed out first,
        as stock does; 0, 1, 2, ... at the start. */
     int free_ids[FM_MAX_SOCKETS];
     int nfree;
     bool terminated;
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .users_lock = PTHREAD_MUTEX_INITIALIZER,
+       .users_gone = PTHREAD_COND_INITIALIZER};
 
 static const struct fm_sockopts default_opts = {
     .linger = 1000,
@@ -103,29 +119,45 @@ void fm_sock_unlock(struct fm_sock *s)
 }
 
 /* --------------------------------------------------------- socket table */
+static void slot_leave(struct sock_slot *sl)
+{
+    /* Both sequentially consistent, as are the closer's store of
+       closer_waits and its load of users: one of the two sides sees the
+       other, so the closer never sleeps past the last caller. */
+    if (atomic_fetch_sub(&sl->users, 1) == 1 && atomic_load(&sl->closer_waits)) {
+        pthread_mutex_lock(&g.users_lock);
+        pthread_cond_broadcast(&g.users_gone);
+        pthread_mutex_unlock(&g.users_lock);
+    }
+}
+
+/* Count in first, then look: a closer that has emptied the slot and then
+   sees the count at zero knows nobody still holds the old pointer. */
 static struct fm_sock *sock_acquire(int id)
 {
     if (id < 0 || id >= FM_MAX_SOCKETS)
         return NULL;
-    pthread_mutex_lock(&g.lock);
-    struct fm_sock *s = g.table[id];
+    struct sock_slot *sl = &slots[id];
+    atomic_fetch_add(&sl->users, 1);
+    struct fm_sock *s = atomic_load(&sl->sock);
     if (s && !atomic_load(&s->closing))
-        atomic_fetch_add(&s->users, 1);
-    else
-        s = NULL;
-    pthread_mutex_unlock(&g.lock);
-    return s;
+        return s;
+    slot_leave(sl);
+    return NULL;
 }
 
-static void sock_release(struct fm_sock *s)
+static void sock_release(struct fm_sock *s) { slot_leave(&slots[s->id]); }
+
+/* The closer waits for every caller in the slot to leave (late arrivals
+   see the socket closing and leave at once). */
+static void slot_drain(struct sock_slot *sl)
 {
-    /* Decrement under the lock the closer waits with: once the count can be
-       seen at zero the socket may be freed, so nothing may touch it after
-       the unlock. */
-    pthread_mutex_lock(&s->users_lock);
-    if (atomic_fetch_sub(&s->users, 1) == 1 && atomic_load(&s->closing))
-        pthread_cond_broadcast(&s->users_gone);
-    pthread_mutex_unlock(&s->users_lock);
+    pthread_mutex_lock(&g.users_lock);
+    atomic_store(&sl->closer_waits, true);
+    while (atomic_load(&sl->users) > 0)
+        pthread_cond_wait(&g.users_gone, &g.users_lock);
+    atomic_store(&sl->closer_waits, false);
+    pthread_mutex_unlock(&g.users_lock);
 }
 
 int fm_sock_opt_int(struct fm_sock *s, int option)
@@ -151,9 +183,11 @@ bool fm_sock_closing(struct fm_sock *s) { return atomic_load(&s->closing); }
 bool fm_sock_is_raw(struct fm_sock *s) { return s->domain == AF_SP_RAW; }
 int fm_sock_type(struct fm_sock *s) { return s->proto->type; }
 
+/* Release: a reader that sees one count sees those the same thread made
+   before it (a connection is counted current before accepted). */
 void fm_stat_add(struct fm_sock *s, enum fm_stat which, int64_t delta)
 {
-    atomic_fetch_add_explicit(&s->stats[which], delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->stats[which], delta, memory_order_release);
 }
 
 int nn_socket(int domain, int protocol)
@@ -177,8 +211,6 @@ int nn_socket(int domain, int protocol)
     s->opt = default_opts;
     s->snd.fd = s->rcv.fd = -1;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->users_lock, NULL);
-    pthread_cond_init(&s->users_gone, NULL);
     fm_list_init(&s->pipes);
     fm_list_init(&s->eps);
     for (int i = 0; i < 16; i++)
@@ -219,7 +251,7 @@ int nn_socket(int domain, int protocol)
             fm_sock_lock(s);
             fm_sock_refresh(s);
             pthread_mutex_unlock(&s->lock);
-            g.table[id] = s;
+            atomic_store(&slots[id].sock, s);
             g.initialized = true;
         }
     }
@@ -230,8 +262,6 @@ int nn_socket(int domain, int protocol)
         if (s->rcv.fd >= 0)
             close(s->rcv.fd);
         pthread_mutex_destroy(&s->lock);
-        pthread_mutex_destroy(&s->users_lock);
-        pthread_cond_destroy(&s->users_gone);
         free(st);
         free(s);
         return fail(err);
@@ -255,10 +285,7 @@ static void sock_destroy(struct fm_sock *s)
 
     /* Callers still inside (a blocked nn_recv, an nn_bind half way) leave
        first: none of them may see an endpoint or pipe freed under it. */
-    pthread_mutex_lock(&s->users_lock);
-    while (atomic_load(&s->users) > 0)
-        pthread_cond_wait(&s->users_gone, &s->users_lock);
-    pthread_mutex_unlock(&s->users_lock);
+    slot_drain(&slots[s->id]);
 
     fm_sock_lock(s);
     struct fm_list eps;
@@ -315,8 +342,11 @@ static void sock_destroy(struct fm_sock *s)
     s->snd.fd = s->rcv.fd = -1;
     pthread_mutex_unlock(&s->lock);
 
+    /* Empty the slot, then wait out callers that loaded the pointer just
+       before: only then may the id be reused and the memory go. */
+    atomic_store(&slots[s->id].sock, NULL);
+    slot_drain(&slots[s->id]);
     pthread_mutex_lock(&g.lock);
-    g.table[s->id] = NULL;
     g.free_ids[g.nfree++] = s->id;
     pthread_mutex_unlock(&g.lock);
     fm_sock_unref(s); /* the table's; pipes still alive hold theirs */
@@ -332,8 +362,6 @@ void fm_sock_unref(struct fm_sock *s)
     if (atomic_fetch_sub(&s->refs, 1) != 1)
         return;
     pthread_mutex_destroy(&s->lock);
-    pthread_mutex_destroy(&s->users_lock);
-    pthread_cond_destroy(&s->users_gone);
     free(s);
 }
 
@@ -342,7 +370,7 @@ int nn_close(int id)
     if (id < 0 || id >= FM_MAX_SOCKETS)
         return fail(EBADF);
     pthread_mutex_lock(&g.lock);
-    struct fm_sock *s = g.table[id];
+    struct fm_sock *s = atomic_load(&slots[id].sock);
     if (!s || atomic_load(&s->closing)) {
         pthread_mutex_unlock(&g.lock);
         return fail(EBADF);
@@ -362,7 +390,7 @@ void nn_term(void)
        and there is nothing to terminate. */
     g.terminated = g.initialized;
     for (int i = 0; i < FM_MAX_SOCKETS; i++) {
-        struct fm_sock *s = g.table[i];
+        struct fm_sock *s = atomic_load(&slots[i].sock);
         if (s && !atomic_load(&s->closing)) {
             atomic_store(&s->closing, true);
             closing[n++] = s;

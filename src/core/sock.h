@@ -40,10 +40,6 @@ struct fm_sock {
     /* References to the memory: the table's, and one per pipe. */
     atomic_int refs;
 
-    /* API calls in progress; nn_close waits for them to leave. */
-    atomic_int users;
-    pthread_mutex_t users_lock;
-    pthread_cond_t users_gone;
     atomic_bool closing;
 
     struct fm_sockopts opt;
