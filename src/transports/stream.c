@@ -412,6 +412,21 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
         return rc;
     }
     size_t written = 0;
+    bool flushed = false;
+    if (conn_pending(c) && !c->sess_hs) {
+        /* Output is queued: this thread writes what the kernel takes of it
+           now, rather than leaving every piece to the loop thread and
+           waiting for its wake-up (a large message goes out in several). */
+        int rc = conn_flush(c);
+        if (rc) {
+            c->broken = true;
+            conn_update_events(c);
+            pthread_mutex_unlock(&c->lock);
+            fm_msg_term(msg);
+            return -ECONNRESET;
+        }
+        flushed = true;
+    }
     if (!conn_pending(c)) {
         /* The hot path: nothing ahead of us, so the whole frame goes to the
            kernel in one call, from this thread. */
@@ -423,6 +438,8 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
         n = add_iov(iov, n, fm_msg_body(msg), fm_msg_size(msg), &skip);
         ssize_t w = send_iov(c, iov, n);
         if (w >= 0 && (size_t) w == frame_len(c, msg)) {
+            if (flushed)
+                conn_update_events(c); /* all out: the loop need not wake */
             pthread_mutex_unlock(&c->lock);
             fm_msg_term(msg);
             return 0;
