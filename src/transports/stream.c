@@ -20,7 +20,9 @@
    one within a microsecond or so) small frames are instead copied into a
    staging buffer, written by the sender when it is full and by the loop
    thread on EPOLLOUT otherwise: one system call per buffer, not per
-   message. A lone message (request, reply) still goes out at once.
+   message, made without c->lock (conn_flush). A lone message (request,
+   reply) still goes out at once. A sender that finds output queued writes
+   what the kernel takes of it before queueing its own.
 
    Receive path (the connection's loop only): read up to RBUF_SIZE bytes at
    a time into a per-connection buffer and cut every complete message out
