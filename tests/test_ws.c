@@ -26,6 +26,8 @@
 /* --------------------------------------------------------- helpers */
 
 static int port_next;
+static const char text_tail[] = "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789"
+                                "abcdefghijklmnopqrstuvwxyz";
 
 /* Ports from a pid-derived range below the kernel's ephemeral ports. */
 static int next_port(void)
@@ -700,6 +702,56 @@ static void test_linger(void)
     }
 }
 
+/* A tight burst of small messages is staged (whole frames, masked on the
+   client side, text or binary); every one arrives intact and in order, a
+   lone message after it is not held back, and nn_close right after a
+   burst still lets the last staged batch out. Client and server sending. */
+static void test_burst(bool text)
+{
+    for (int push_binds = 0; push_binds < 2; push_binds++) {
+        int push = sock(NN_PUSH), pull = sock(NN_PULL);
+        set_int(push, NN_LINGER, 10000);
+        if (text) {
+            int v = NN_WS_MSG_TYPE_TEXT;
+            CHECK(nn_setsockopt(push, NN_WS, NN_WS_MSG_TYPE, &v, sizeof(v)) == 0);
+            CHECK(nn_setsockopt(pull, NN_WS, NN_WS_MSG_TYPE, &v, sizeof(v)) == 0);
+        }
+        char addr[NN_SOCKADDR_MAX];
+        CHECK(bind_ws(push_binds ? push : pull, "127.0.0.1", "/burst", addr) > 0);
+        CHECK(nn_connect(push_binds ? pull : push, addr) >= 0);
+        CHECK(nn_send(push, "hello", 5, 0) == 5);
+        CHECK(recv_str(pull, "hello"));
+        enum { N = 1500 }; /* fits in the buffers: nobody receives during it */
+        char m[128];
+        for (int i = 0; i < N; i++) {
+            int n = snprintf(m, sizeof(m), "burst %d %.*s", i, i % 90, text_tail);
+            CHECK(nn_send(push, m, (size_t) n, 0) == n);
+        }
+        for (int i = 0; i < N; i++) {
+            int n = snprintf(m, sizeof(m), "burst %d %.*s", i, i % 90, text_tail);
+            if (!recv_exact(pull, m, (size_t) n)) {
+                CHECK(!"burst message lost or changed");
+                break;
+            }
+        }
+        CHECK(nn_send(push, "lone", 4, 0) == 4);
+        CHECK(recv_str(pull, "lone"));
+        for (int i = 0; i < N; i++) {
+            int n = snprintf(m, sizeof(m), "last %d", i);
+            CHECK(nn_send(push, m, (size_t) n, 0) == n);
+        }
+        nn_close(push);
+        int got = 0;
+        for (; got < N; got++) {
+            int n = snprintf(m, sizeof(m), "last %d", got);
+            if (!recv_exact(pull, m, (size_t) n))
+                break;
+        }
+        CHECK(got == N);
+        nn_close(pull);
+    }
+}
+
 static void test_stats(void)
 {
     int srv = sock(NN_PAIR), cli = sock(NN_PAIR);
@@ -741,6 +793,8 @@ int main(void)
     test_bad_text();
     test_backpressure();
     test_linger();
+    test_burst(false);
+    test_burst(true);
     test_stats();
     TEST_DONE();
 }

@@ -79,6 +79,8 @@
 #define MAX_PENDING 128        /* connections per listener still in the handshake */
 #define WS_FRAG ((size_t) 1 << 20)
 #define IOV_W 64               /* iovecs per sendmsg */
+#define STAGE_SIZE (64 * 1024) /* staging buffer for small frames in a burst */
+#define STAGE_MAX 2048         /* messages framing to this size are staged */
 #define FH_SLOTS 32            /* frame headers per sendmsg */
 #define PRE_MAX 1024           /* our HTTP head */
 #define SP_SUFFIX ".sp.nanomsg.org"
@@ -149,6 +151,9 @@ struct conn {
     struct fm_msgq outq;
     size_t out_off; /* wire bytes of the head message already sent */
     uint8_t fh[FH_SLOTS][WS_FRAME_HDR_MAX];
+    uint8_t *stage;   /* whole frames of a burst at stage[stage_off, stage_len), */
+    size_t stage_len; /* written before anything in outq */
+    size_t stage_off;
 };
 
 /* A listening socket, shared by the endpoints bound to its address. */
@@ -512,13 +517,14 @@ static bool wb_add_msg(struct wbuild *b, const struct conn *c, struct fm_msg *m,
 
 static bool conn_pending(const struct conn *c)
 {
-    return c->pre_off < c->pre_len || c->ctl_len > 0 || c->outq.count > 0 ||
-           c->tail_off < c->tail_len;
+    return c->pre_off < c->pre_len || c->ctl_len > 0 || c->stage_off < c->stage_len ||
+           c->outq.count > 0 || c->tail_off < c->tail_len;
 }
 
 static size_t conn_unsent(const struct conn *c)
 {
-    return c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0;
+    return (c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0) +
+           (c->stage_len - c->stage_off);
 }
 
 static bool at_frame_boundary(const struct conn *c)
@@ -560,8 +566,9 @@ static void msgs_consumed(struct conn *c, size_t w)
 }
 
 /* Write what the kernel takes, in order: HTTP head, control frame (only
-   between frames), message frames, close frame. 0 when all is written or
-   the kernel is full, -errno when broken. c->lock held. */
+   between frames), staged frames, queued message frames, close frame. 0
+   when all is written or the kernel is full, -errno when broken. c->lock
+   held. */
 static int conn_flush(struct conn *c)
 {
     for (;;) {
@@ -573,12 +580,21 @@ static int conn_flush(struct conn *c)
                 return 0;
             continue;
         }
-        if (c->ctl_len && (c->ctl_off > 0 || at_frame_boundary(c))) {
+        bool staged = c->stage_off < c->stage_len;
+        if (c->ctl_len && (c->ctl_off > 0 || (!staged && at_frame_boundary(c)))) {
             if ((rc = send_part(c->fd, c->ctl, c->ctl_len, &c->ctl_off)) != 0)
                 return rc;
             if (c->ctl_off < c->ctl_len)
                 return 0;
             c->ctl_len = c->ctl_off = 0;
+            continue;
+        }
+        if (staged) {
+            if ((rc = send_part(c->fd, c->stage, c->stage_len, &c->stage_off)) != 0)
+                return rc;
+            if (c->stage_off < c->stage_len)
+                return 0;
+            c->stage_len = c->stage_off = 0;
             continue;
         }
         if (c->outq.count) {
@@ -629,12 +645,52 @@ static size_t control_frame(const struct conn *c, uint8_t *out, int op, const ui
     return hl + n;
 }
 
+/* While the application streams (fm_sock_burst), copy a small message's
+   frames (masked already on the client side) into the staging buffer: one
+   system call per buffer, not per message, written by the sender when it
+   is full and by the loop thread on EPOLLOUT otherwise. Returns 1 when
+   staged (msg consumed), 0 when it takes the ordinary path, -errno when the
+   connection broke. Not while a control frame or our close waits: those
+   go between frames, and a growing buffer would hold them back. c->lock
+   held. */
+static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
+{
+    size_t wl = wire_len(c, msg);
+    bool empty = c->stage_off == c->stage_len;
+    if (wl > STAGE_MAX || c->outq.count || c->pre_off < c->pre_len || c->ctl_len ||
+        c->tail_len || (!burst && empty))
+        return 0;
+    if (!c->stage && !(c->stage = malloc(STAGE_SIZE)))
+        return 0;
+    if (c->stage_len + wl > STAGE_SIZE) {
+        int rc = conn_flush(c); /* full: this thread writes it */
+        if (rc)
+            return rc;
+        if (c->stage_len + wl > STAGE_SIZE)
+            return 0; /* the kernel is full too: queue behind it */
+        empty = c->stage_off == c->stage_len;
+    }
+    struct iovec iov[IOV_W];
+    uint8_t fh[FH_SLOTS][WS_FRAME_HDR_MAX];
+    struct wbuild b = {iov, 0, IOV_W, fh, 0, FH_SLOTS};
+    wb_add_msg(&b, c, msg, 0, false);
+    for (int i = 0; i < b.n; i++) {
+        memcpy(c->stage + c->stage_len, iov[i].iov_base, iov[i].iov_len);
+        c->stage_len += iov[i].iov_len;
+    }
+    if (empty)
+        conn_update_events(c); /* the loop writes it unless the sender does */
+    fm_msg_term(msg);
+    return 1;
+}
+
 /* ----------------------------------------------------------- pipe ops */
 
 /* Called with the socket lock held. */
 static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
 {
     struct conn *c = p->tdata;
+    bool burst = fm_sock_burst(p->sock);
     int prep = c->server ? 0 : client_prepare(c, msg);
     pthread_mutex_lock(&c->lock);
     if (c->state != CS_ACTIVE || c->broken || prep != 0) {
@@ -645,6 +701,21 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
         pthread_mutex_unlock(&c->lock);
         fm_msg_term(msg);
         return -ECONNRESET;
+    }
+    int staged = conn_stage(c, msg, burst);
+    if (staged) {
+        int rc = 0;
+        if (staged < 0) {
+            c->broken = true;
+            conn_update_events(c);
+            fm_msg_term(msg);
+            rc = -ECONNRESET;
+        } else if (conn_unsent(c) >= c->sndbuf) {
+            c->out_full = true;
+            rc = FM_PIPE_FULL;
+        }
+        pthread_mutex_unlock(&c->lock);
+        return rc;
     }
     size_t written = 0;
     if (!conn_pending(c)) {
@@ -723,6 +794,7 @@ static void conn_free_mem(struct conn *c)
     fm_msgq_term(&c->outq);
     fm_msg_term(&c->asm);
     free(c->rbuf);
+    free(c->stage);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -923,7 +995,8 @@ static void conn_set_deadline(struct conn *c, uint64_t span)
 }
 
 /* Keep only a message whose frames are partly out (cutting it would break
-   the framing); our close frame follows it. c->lock held. */
+   the framing); our close frame follows it. Staged frames, whole and
+   ahead of the queue, all stay. c->lock held. */
 static void conn_trim_output(struct conn *c)
 {
     struct fm_msg keep, m;
