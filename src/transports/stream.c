@@ -334,7 +334,7 @@ static void conn_consumed(struct conn *c, size_t w)
 static int conn_flush(struct conn *c)
 {
     if (c->sess_hs || c->writing)
-        return 0; /* our header waits for the session's handshake */
+        return 0; /* the session's handshake comes first; or another writes */
     for (;;) {
         struct iovec iov[2 + 3 * IOV_MSGS];
         int n = 0;
