@@ -443,6 +443,42 @@ static bool raw_read(int fd, void *buf, size_t n)
     return true;
 }
 
+/* Bytes a raw UNIX socket has received and not yet read. */
+static int unread_bytes(int fd)
+{
+    int n = -1;
+    return ioctl(fd, SIOCINQ, &n) == 0 ? n : -1;
+}
+
+/* A raw PULL listener, the femtomsg PUSH that dialled it (NN_SNDBUF
+   sndbuf unless 0, NN_LINGER linger), the header exchanged; *lfd and *fd
+   are the raw listener and connection. */
+static int push_to_raw(const char *path, int sndbuf, int linger, int *lfd, int *fd)
+{
+    char addr[NN_SOCKADDR_MAX];
+    url(addr, path);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    CHECK(bind(l, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+    CHECK(listen(l, 4) == 0);
+    int s = sock(NN_PUSH);
+    if (sndbuf)
+        set_int(s, NN_SNDBUF, sndbuf);
+    set_int(s, NN_LINGER, linger);
+    CHECK(nn_connect(s, addr) >= 0);
+    struct pollfd lp = {.fd = l, .events = POLLIN};
+    CHECK(poll(&lp, 1, 10000) == 1);
+    *fd = accept(l, NULL, NULL);
+    CHECK(*fd >= 0);
+    const uint8_t pull_hdr[8] = {0, 'S', 'P', 0, 0, NN_PULL & 0xff, 0, 0};
+    uint8_t hdr[8];
+    CHECK(write(*fd, pull_hdr, 8) == 8);
+    CHECK(raw_read(*fd, hdr, 8) && hdr[1] == 'S' && hdr[5] == (NN_PUSH & 0xff));
+    *lfd = l;
+    return s;
+}
+
 struct closer {
     int s;
     atomic_int done;
@@ -465,27 +501,11 @@ static void *closer_main(void *arg)
    close; large ones are still queued when nn_close starts. */
 static void linger_until_peer_closes(int count, size_t size)
 {
-    char path[108], addr[NN_SOCKADDR_MAX];
+    char path[108];
     fresh_path(path, sizeof(path));
-    url(addr, path);
-    int l = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    CHECK(bind(l, (struct sockaddr *) &sa, sizeof(sa)) == 0);
-    CHECK(listen(l, 4) == 0);
-
-    int s = sock(NN_PUSH);
-    set_int(s, NN_SNDBUF, 8 * 1024 * 1024); /* everything fits in our queue */
-    set_int(s, NN_LINGER, 30000);
-    CHECK(nn_connect(s, addr) >= 0);
-    struct pollfd lp = {.fd = l, .events = POLLIN};
-    CHECK(poll(&lp, 1, 10000) == 1);
-    int fd = accept(l, NULL, NULL);
-    CHECK(fd >= 0);
-    const uint8_t pull_hdr[8] = {0, 'S', 'P', 0, 0, NN_PULL & 0xff, 0, 0};
-    uint8_t hdr[8];
-    CHECK(write(fd, pull_hdr, 8) == 8);
-    CHECK(raw_read(fd, hdr, 8) && hdr[1] == 'S' && hdr[5] == (NN_PUSH & 0xff));
+    int l, fd;
+    /* Everything fits in our queue. */
+    int s = push_to_raw(path, 8 * 1024 * 1024, 30000, &l, &fd);
 
     uint8_t *m = pattern(size, 9);
     for (int i = 0; i < count; i++) {
@@ -522,40 +542,6 @@ static void linger_until_peer_closes(int count, size_t size)
     unlink(path);
 }
 
-/* Bytes a raw UNIX socket has received and not yet read. */
-static int unread_bytes(int fd)
-{
-    int n = -1;
-    return ioctl(fd, SIOCINQ, &n) == 0 ? n : -1;
-}
-
-/* A raw PULL listener, the femtomsg PUSH that dialled it, the header
-   exchanged; *lfd and *fd are the raw listener and connection. */
-static int push_to_raw(const char *path, int sndbuf, int *lfd, int *fd)
-{
-    char addr[NN_SOCKADDR_MAX];
-    url(addr, path);
-    int l = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    CHECK(bind(l, (struct sockaddr *) &sa, sizeof(sa)) == 0);
-    CHECK(listen(l, 4) == 0);
-    int s = sock(NN_PUSH);
-    if (sndbuf)
-        set_int(s, NN_SNDBUF, sndbuf);
-    CHECK(nn_connect(s, addr) >= 0);
-    struct pollfd lp = {.fd = l, .events = POLLIN};
-    CHECK(poll(&lp, 1, 10000) == 1);
-    *fd = accept(l, NULL, NULL);
-    CHECK(*fd >= 0);
-    const uint8_t pull_hdr[8] = {0, 'S', 'P', 0, 0, NN_PULL & 0xff, 0, 0};
-    uint8_t hdr[8];
-    CHECK(write(*fd, pull_hdr, 8) == 8);
-    CHECK(raw_read(*fd, hdr, 8) && hdr[5] == (NN_PUSH & 0xff));
-    *lfd = l;
-    return s;
-}
-
 /* UNIX sockets do not autotune: unless the application sets NN_SNDBUF, an
    ipc connection asks the kernel for a send buffer that holds a whole
    1 MiB message, so it goes out in one write rather than five. With
@@ -568,23 +554,21 @@ static void test_kernel_sndbuf(void)
     int l, fd;
 
     fresh_path(path, sizeof(path));
-    int s = push_to_raw(path, 0, &l, &fd);
+    int s = push_to_raw(path, 0, 0, &l, &fd);
     CHECK(nn_send(s, m, BIG, 0) == BIG);
     CHECK(WAIT_FOR(unread_bytes(fd) >= BIG + 9, 10)); /* all of it, unread */
-    set_int(s, NN_LINGER, 0);
     nn_close(s);
     close(fd);
     close(l);
     unlink(path);
 
     fresh_path(path, sizeof(path));
-    s = push_to_raw(path, 64 * 1024, &l, &fd);
+    s = push_to_raw(path, 64 * 1024, 0, &l, &fd);
     CHECK(nn_send(s, m, BIG, 0) == BIG);
     CHECK(WAIT_FOR(unread_bytes(fd) > 0, 10));
     /* A negative check, so it can only look for a while: the kernel holds
        no more than the doubled 64 KiB (and a little for bookkeeping). */
     CHECK(!WAIT_FOR(unread_bytes(fd) > 512 * 1024, 0.3));
-    set_int(s, NN_LINGER, 0);
     nn_close(s);
     close(fd);
     close(l);
