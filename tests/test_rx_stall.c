@@ -8,6 +8,7 @@
    and a connection holding part of a message while it is paused because
    the application does not read (our backpressure, not the peer's stall). */
 #include "testutil.h"
+#include "rawsock.h"
 
 #include "../src/transports/ws_codec.c" /* the accept value, for the raw ws server */
 
@@ -79,31 +80,6 @@ static void bind_target(int s, enum kind kind, struct target *t)
     CHECK(!"no free port");
 }
 
-static void raw_send(int fd, const void *b, size_t n)
-{
-    ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
-    CHECK(r == (ssize_t) n || (r < 0 && (errno == EPIPE || errno == ECONNRESET)));
-}
-
-static bool raw_read(int fd, void *buf, size_t n, double seconds)
-{
-    double end = tu_now() + seconds;
-    size_t got = 0;
-    while (got < n) {
-        int left = (int) ((end - tu_now()) * 1000);
-        if (left <= 0)
-            return false;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        ssize_t r = recv(fd, (uint8_t *) buf + got, n - got, 0);
-        if (r <= 0)
-            return false;
-        got += (size_t) r;
-    }
-    return true;
-}
-
 static bool read_head(int fd, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -115,25 +91,6 @@ static bool read_head(int fd, char *buf, size_t cap)
             return true;
     }
     return false;
-}
-
-/* The far side ended the connection within seconds (bytes before that are
-   skipped). */
-static bool closed_within(int fd, double seconds)
-{
-    double end = tu_now() + seconds;
-    for (;;) {
-        int left = (int) ((end - tu_now()) * 1000);
-        if (left <= 0)
-            return false;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        char b[4096];
-        ssize_t r = recv(fd, b, sizeof(b), 0);
-        if (r <= 0)
-            return true;
-    }
 }
 
 static int raw_connect(const struct target *t)

@@ -10,6 +10,7 @@
    REP's protocol header words ahead of the body) and that frames split
    across writes, or many in one write, come out whole. */
 #include "testutil.h"
+#include "rawsock.h"
 
 #include <nanomsg/pair.h>
 #include <nanomsg/pipeline.h>
@@ -103,12 +104,6 @@ static int raw_connect(const struct target *t)
 
 /* A hostile peer may find itself cut off before it has said everything:
    EPIPE and ECONNRESET are fine, the checks that follow tell the rest. */
-static void raw_send(int fd, const void *b, size_t n)
-{
-    ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
-    CHECK(r == (ssize_t) n || (r < 0 && (errno == EPIPE || errno == ECONNRESET)));
-}
-
 static void put64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {
@@ -135,45 +130,6 @@ static void send_frame(const struct target *t, int fd, const void *payload, uint
     raw_send(fd, p, n + 8);
     if (actually)
         raw_send(fd, payload, actually);
-}
-
-/* Read exactly n bytes within seconds. */
-static bool raw_read(int fd, void *buf, size_t n, double seconds)
-{
-    double end = tu_now() + seconds;
-    size_t got = 0;
-    while (got < n) {
-        int left = (int) ((end - tu_now()) * 1000);
-        if (left <= 0)
-            return false;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        ssize_t r = recv(fd, (uint8_t *) buf + got, n - got, 0);
-        if (r <= 0)
-            return false;
-        got += (size_t) r;
-    }
-    return true;
-}
-
-/* The far side closed the connection (EOF or reset) within seconds;
-   anything it sent before (its SP header) is skipped. */
-static bool closed_within(int fd, double seconds)
-{
-    double end = tu_now() + seconds;
-    for (;;) {
-        int left = (int) ((end - tu_now()) * 1000);
-        if (left <= 0)
-            return false;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        char b[4096];
-        ssize_t r = recv(fd, b, sizeof(b), 0);
-        if (r <= 0)
-            return true;
-    }
 }
 
 /* The well-behaved side: one PUSH connected to the PULL under test. */

@@ -17,6 +17,7 @@
    lost: a well-behaved femtomsg peer on the same socket keeps working,
    and memory does not grow. */
 #include "testutil.h"
+#include "rawsock.h"
 
 #include "../src/transports/ws_codec.c" /* SHA-1 and base64, for the raw server */
 
@@ -92,33 +93,7 @@ static int raw_connect(int port)
 }
 
 /* A hostile peer may be cut off before it said everything. */
-static void raw_send(int fd, const void *b, size_t n)
-{
-    ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
-    CHECK(r == (ssize_t) n || (r < 0 && (errno == EPIPE || errno == ECONNRESET)));
-}
-
 static void raw_str(int fd, const char *s) { raw_send(fd, s, strlen(s)); }
-
-/* Read exactly n bytes within seconds. */
-static bool raw_read(int fd, void *buf, size_t n, double seconds)
-{
-    double end = tu_now() + seconds;
-    size_t got = 0;
-    while (got < n) {
-        int left = (int) ((end - tu_now()) * 1000);
-        if (left <= 0)
-            return false;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        ssize_t r = recv(fd, (char *) buf + got, n - got, 0);
-        if (r <= 0)
-            return false;
-        got += (size_t) r;
-    }
-    return true;
-}
 
 /* The connection ends (EOF or reset) within seconds; bytes before that are
    discarded. */
