@@ -170,6 +170,11 @@ static void recv_one(int i)
     } ctl;
     struct nn_iovec iov = {body, sizeof(body)};
     struct nn_msghdr h = {&iov, 1, &ctl, sizeof(ctl)};
+    /* nn_recvmsg writes its SP_HDR property and leaves the rest of the
+       buffer as it was (msg_controllen unchanged, as stock does), so the
+       walk below would read what an earlier call left on the stack as a
+       second property: start from zeros, where the walk stops. */
+    memset(&ctl, 0, sizeof(ctl));
     int n = nn_recvmsg(sk[i], &h, NN_DONTWAIT);
     if (n < 0)
         return;
