@@ -224,6 +224,14 @@ struct fm_pipe_ops {
     int (*rx_claim)(struct fm_pipe *p);
     bool (*rx_pump)(struct fm_pipe *p);
     void (*rx_release)(struct fm_pipe *p);
+    /* Whether the pipe can take a message now, judged on the transport's
+       state at this moment; true also clears what made send answer
+       FM_PIPE_FULL. A protocol asks before treating a pipe it was told is
+       full as full: the fm_pipe_writable that ends the state is made by
+       another thread after the fact, and the peer may have the whole
+       backlog, have answered it and been answered before it arrives.
+       Socket lock held. */
+    bool (*has_room)(struct fm_pipe *p);
 };
 
 struct fm_pipe {
@@ -244,7 +252,7 @@ struct fm_pipe {
     bool attached;             /* protocol knows it */
     bool offered;              /* attached once: its queued messages count */
     bool in_fq;
-    bool lb_writable;
+    uint8_t lb_state;          /* FM_LB_OUT, FM_LB_WRITABLE, FM_LB_FULL */
 
     /* Guarded by inq_lock. */
     pthread_mutex_t inq_lock;
@@ -270,7 +278,8 @@ void fm_pipe_detach(struct fm_pipe *p);
    with another socket's lock held. */
 int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg);
 /* The pipe can accept outbound messages again. No socket lock held, or use
-   fm_defer_writable. */
+   fm_defer_writable. A notification the pipe has outlived (it filled up
+   again meanwhile) is ignored: ops->has_room is asked first. */
 void fm_pipe_writable(struct fm_pipe *p);
 void fm_pipe_ref(struct fm_pipe *p);
 void fm_pipe_unref(struct fm_pipe *p);
@@ -290,6 +299,17 @@ bool fm_sock_burst(struct fm_sock *s);
 
 /* Protocol side (socket lock held). */
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg);
+/* ops->has_room: the pipe's state now, whatever send said last. */
+bool fm_pipe_has_room(struct fm_pipe *p);
+/* For a protocol that keeps its own flag of a pipe's writability (cleared
+   when send answered non-zero, set by pipe_writable): true when it may send
+   now, refreshing a cleared flag from the pipe's state. */
+static inline bool fm_pipe_may_send(struct fm_pipe *p, bool *writable)
+{
+    if (!*writable)
+        *writable = fm_pipe_has_room(p);
+    return *writable;
+}
 int fm_sock_opt_int(struct fm_sock *s, int option); /* NN_SOL_SOCKET value */
 bool fm_sock_is_raw(struct fm_sock *s);
 int fm_sock_type(struct fm_sock *s); /* fixed for the socket's life */
@@ -306,20 +326,30 @@ void fm_run_deferred(void);
 int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from);
 bool fm_fq_readable(struct fm_sock *s);
 
-/* Load balancer: round-robin among writable pipes of the best NN_SNDPRIO. */
+/* Load balancer: round-robin among writable pipes of the best NN_SNDPRIO.
+   A pipe whose send answered non-zero waits on the full list until
+   pipe_writable (fm_lb_writable), or until a send finds it has room again
+   (fm_pipe_has_room): what is judged is the pipe's state at the send. */
+enum { FM_LB_OUT, FM_LB_WRITABLE, FM_LB_FULL };
 struct fm_lb {
     struct fm_list prio[16];
-    int count;
+    struct fm_list full;
+    int count;      /* writable pipes */
+    int full_count;
 };
 void fm_lb_init(struct fm_lb *lb);
 void fm_lb_add(struct fm_lb *lb, struct fm_pipe *p);      /* writable */
-void fm_lb_rm(struct fm_lb *lb, struct fm_pipe *p);
-void fm_lb_writable(struct fm_lb *lb, struct fm_pipe *p);
+void fm_lb_rm(struct fm_lb *lb, struct fm_pipe *p);       /* the pipe is gone */
+void fm_lb_writable(struct fm_lb *lb, struct fm_pipe *p); /* pipe_writable */
 bool fm_lb_can_send(const struct fm_lb *lb);
 int fm_lb_best_prio(const struct fm_lb *lb); /* 1..16, or 0 when none */
 /* Send to the next pipe (moves msg). -EAGAIN if none is writable (msg
    untouched). On success *to (when not NULL) names the pipe used. */
 int fm_lb_send(struct fm_lb *lb, struct fm_msg *msg, struct fm_pipe **to);
+/* Send a copy of msg (consumed; the body is shared) to every pipe that can
+   take it now but the one whose id is skip_id (0: none). A full pipe
+   misses it. */
+void fm_lb_send_all(struct fm_lb *lb, struct fm_msg *msg, uint32_t skip_id);
 
 /* ------------------------------------------------------------- protocols */
 #define FM_CAN_SEND 1u

@@ -131,6 +131,8 @@ int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg)
 
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg) { return p->ops->send(p, msg); }
 
+bool fm_pipe_has_room(struct fm_pipe *p) { return p->ops->has_room(p); }
+
 /* --------------------------------------------------------- fair queue */
 static void fq_add(struct fm_sock *s, struct fm_pipe *p)
 {
@@ -193,29 +195,55 @@ void fm_lb_init(struct fm_lb *lb)
 {
     for (int i = 0; i < 16; i++)
         fm_list_init(&lb->prio[i]);
-    lb->count = 0;
+    fm_list_init(&lb->full);
+    lb->count = lb->full_count = 0;
 }
 
 void fm_lb_add(struct fm_lb *lb, struct fm_pipe *p)
 {
-    p->lb_writable = true;
+    p->lb_state = FM_LB_WRITABLE;
     fm_list_insert_tail(&lb->prio[p->sndprio - 1], &p->lb_node);
     lb->count++;
 }
 
 void fm_lb_rm(struct fm_lb *lb, struct fm_pipe *p)
 {
-    if (!p->lb_writable)
+    if (p->lb_state == FM_LB_OUT)
         return;
-    p->lb_writable = false;
+    if (p->lb_state == FM_LB_WRITABLE)
+        lb->count--;
+    else
+        lb->full_count--;
+    p->lb_state = FM_LB_OUT;
     fm_list_remove(&p->lb_node);
-    lb->count--;
+}
+
+/* Send answered non-zero: skip the pipe until it has room again. */
+static void lb_full(struct fm_lb *lb, struct fm_pipe *p)
+{
+    fm_lb_rm(lb, p);
+    p->lb_state = FM_LB_FULL;
+    fm_list_insert_tail(&lb->full, &p->lb_node);
+    lb->full_count++;
 }
 
 void fm_lb_writable(struct fm_lb *lb, struct fm_pipe *p)
 {
-    if (!p->lb_writable)
+    if (p->lb_state == FM_LB_FULL) {
+        fm_lb_rm(lb, p);
         fm_lb_add(lb, p);
+    }
+}
+
+/* Take back every full pipe that has room by now. */
+static void lb_recheck(struct fm_lb *lb)
+{
+    for (struct fm_list *n = lb->full.next, *next; n != &lb->full; n = next) {
+        next = n->next;
+        struct fm_pipe *p = FM_CONTAINER(n, struct fm_pipe, lb_node);
+        if (fm_pipe_has_room(p))
+            fm_lb_writable(lb, p);
+    }
 }
 
 bool fm_lb_can_send(const struct fm_lb *lb) { return lb->count > 0; }
@@ -231,18 +259,40 @@ int fm_lb_best_prio(const struct fm_lb *lb)
 int fm_lb_send(struct fm_lb *lb, struct fm_msg *msg, struct fm_pipe **to)
 {
     int prio = fm_lb_best_prio(lb);
+    if (!prio && lb->full_count) {
+        lb_recheck(lb);
+        prio = fm_lb_best_prio(lb);
+    }
     if (!prio)
         return -EAGAIN;
     struct fm_list *l = &lb->prio[prio - 1];
     struct fm_pipe *p = FM_CONTAINER(l->next, struct fm_pipe, lb_node);
     fm_list_remove(&p->lb_node);
     fm_list_insert_tail(l, &p->lb_node);
-    int rc = fm_pipe_send(p, msg);
-    if (rc != 0)
-        fm_lb_rm(lb, p); /* full or broken: skip it until it says otherwise */
+    if (fm_pipe_send(p, msg) != 0)
+        lb_full(lb, p); /* full or broken: skip it until it says otherwise */
     if (to)
         *to = p;
     return 0;
+}
+
+void fm_lb_send_all(struct fm_lb *lb, struct fm_msg *msg, uint32_t skip_id)
+{
+    if (lb->full_count)
+        lb_recheck(lb);
+    for (int prio = 0; prio < 16 && lb->count; prio++) {
+        struct fm_list *l = &lb->prio[prio];
+        for (struct fm_list *n = l->next, *next; n != l; n = next) {
+            next = n->next; /* the pipe may leave the list below */
+            struct fm_pipe *p = FM_CONTAINER(n, struct fm_pipe, lb_node);
+            struct fm_msg copy;
+            if (p->id == skip_id || fm_msg_dup(&copy, msg) != 0)
+                continue; /* (dup fails only with a heap header: as if lost) */
+            if (fm_pipe_send(p, &copy) != 0)
+                lb_full(lb, p);
+        }
+    }
+    fm_msg_term(msg);
 }
 
 /* ------------------------------------------------- deferred notifications */
@@ -301,7 +351,7 @@ void fm_pipe_writable(struct fm_pipe *p)
 {
     struct fm_sock *s = p->sock;
     fm_sock_lock(s);
-    if (p->attached && s->proto->pipe_writable)
+    if (p->attached && s->proto->pipe_writable && fm_pipe_has_room(p))
         s->proto->pipe_writable(s->pstate, p);
     fm_sock_unlock(s);
 }

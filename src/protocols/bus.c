@@ -14,9 +14,8 @@
 
 #define BUS_HDR_LEN 8
 
-/* The writable peers are exactly the members of an fm_lb, which drops a
-   pipe that reported full and takes it back on pipe_writable; BUS walks all
-   its priority lists rather than picking one pipe. */
+/* The peers are the members of an fm_lb; fm_lb_send_all gives each one
+   that can take the message now a copy sharing its body. */
 struct bus {
     struct fm_sock *sock;
     struct fm_lb out;
@@ -67,21 +66,7 @@ static int bus_send(void *st, struct fm_msg *msg)
         exclude = id <= UINT32_MAX ? (uint32_t) id : 0;
         fm_msg_hdr_clear(msg);
     }
-    for (int prio = 0; prio < 16 && b->out.count; prio++) {
-        struct fm_list *l = &b->out.prio[prio];
-        for (struct fm_list *n = l->next, *next; n != l; n = next) {
-            next = n->next; /* the pipe may leave the list below */
-            struct fm_pipe *pipe = FM_CONTAINER(n, struct fm_pipe, lb_node);
-            if (pipe->id == exclude)
-                continue;
-            struct fm_msg copy;
-            if (fm_msg_dup(&copy, msg) != 0)
-                continue; /* cannot happen without a header; as if lost */
-            if (fm_pipe_send(pipe, &copy) != 0)
-                fm_lb_rm(&b->out, pipe); /* full or broken: skip it for now */
-        }
-    }
-    fm_msg_term(msg);
+    fm_lb_send_all(&b->out, msg, exclude);
     return 0;
 }
 

@@ -48,7 +48,7 @@ static void pair_pipe_writable(void *st, struct fm_pipe *pipe)
 static int pair_send(void *st, struct fm_msg *msg)
 {
     struct pair *p = st;
-    if (!p->peer || !p->writable)
+    if (!p->peer || !fm_pipe_may_send(p->peer, &p->writable))
         return -EAGAIN;
     /* A header given to nn_sendmsg travels as payload, as with stock. */
     if (fm_msg_hdr_to_body(msg) != 0)

@@ -12,9 +12,8 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ PUB
-   The writable peers are exactly the members of an fm_lb (it drops a pipe
-   that reported full and takes it back on pipe_writable), so PUB walks all
-   of its priority lists instead of picking one pipe. */
+   The peers are the members of an fm_lb, and fm_lb_send_all gives each
+   one that can take the message now a copy sharing its body. */
 struct pub {
     struct fm_sock *sock;
     struct fm_lb out;
@@ -56,19 +55,7 @@ static int pub_send(void *st, struct fm_msg *msg)
     int rc = fm_msg_hdr_to_body(msg);
     if (rc)
         return rc;
-    for (int prio = 0; prio < 16 && p->out.count; prio++) {
-        struct fm_list *l = &p->out.prio[prio];
-        for (struct fm_list *n = l->next, *next; n != l; n = next) {
-            next = n->next; /* the pipe may leave the list below */
-            struct fm_pipe *pipe = FM_CONTAINER(n, struct fm_pipe, lb_node);
-            struct fm_msg copy;
-            if (fm_msg_dup(&copy, msg) != 0)
-                continue; /* cannot happen without a header; as if lost */
-            if (fm_pipe_send(pipe, &copy) != 0)
-                fm_lb_rm(&p->out, pipe); /* full or broken: skip it for now */
-        }
-    }
-    fm_msg_term(msg);
+    fm_lb_send_all(&p->out, msg, 0);
     return 0;
 }
 

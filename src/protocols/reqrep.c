@@ -432,7 +432,7 @@ static void rep_route(struct rep *r, struct fm_msg *msg)
         e = rep_find(r, fm_get_u32(fm_msg_hdr(msg)));
         rr_hdr_pop(msg);
     }
-    if (!e || !e->writable) {
+    if (!e || !fm_pipe_may_send(e->pipe, &e->writable)) {
         fm_msg_term(msg);
         return;
     }

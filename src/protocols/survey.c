@@ -151,17 +151,17 @@ static void sv_pipe_writable(void *st, struct fm_pipe *p)
 static void sv_pipe_send(struct sv_pipe *sp, struct fm_msg *msg)
 {
     if (fm_pipe_send(sp->pipe, msg) != 0)
-        sp->writable = false; /* full: skip it until pipe_writable */
+        sp->writable = false; /* full: skip it until it has room (fm_pipe_may_send) */
 }
 
-/* Give msg (consumed) to every writable pipe. The bodies are shared; each
+/* Give msg (consumed) to every pipe that can take it now. The bodies are shared; each
    pipe but the last gets a duplicate, the last the message itself. */
 static void surveyor_broadcast(struct surveyor *sv, struct fm_msg *msg)
 {
     struct sv_pipe *prev = NULL;
     for (struct fm_list *n = sv->pipes.next; n != &sv->pipes; n = n->next) {
         struct sv_pipe *sp = FM_CONTAINER(n, struct sv_pipe, node);
-        if (!sp->writable)
+        if (!fm_pipe_may_send(sp->pipe, &sp->writable))
             continue;
         if (prev) {
             struct fm_msg copy;
@@ -415,7 +415,7 @@ static void respondent_route(struct respondent *r, struct fm_msg *msg)
     struct sv_pipe *sp = NULL;
     if (fm_msg_hdr_len(msg) >= 4)
         sp = resp_find(r, fm_get_u32(fm_msg_hdr(msg)));
-    if (!sp || !sp->writable) {
+    if (!sp || !fm_pipe_may_send(sp->pipe, &sp->writable)) {
         fm_msg_term(msg);
         return;
     }

@@ -49,6 +49,18 @@ static int inproc_send(struct fm_pipe *p, struct fm_msg *msg)
     return rc == -EPIPE ? -ECONNRESET : rc;
 }
 
+/* Room unless the peer's queue told us to stop; that flag is cleared by
+   the receiver itself under the queue lock, so it is never stale. */
+static bool inproc_has_room(struct fm_pipe *p)
+{
+    struct inproc_conn *c = p->tdata;
+    struct fm_pipe *peer = c->pipe[!side_of(c, p)];
+    pthread_mutex_lock(&peer->inq_lock);
+    bool room = !peer->inq_full && !peer->inq_closed;
+    pthread_mutex_unlock(&peer->inq_lock);
+    return room;
+}
+
 static void inproc_inq_space(struct fm_pipe *p)
 {
     struct inproc_conn *c = p->tdata;
@@ -113,6 +125,7 @@ static const struct fm_pipe_ops inproc_pipe_ops = {
     .close = inproc_close,
     .inq_space = inproc_inq_space,
     .free = inproc_free,
+    .has_room = inproc_has_room,
 };
 
 /* Connect two endpoints. Called with registry_lock held, which it never

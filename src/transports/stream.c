@@ -383,6 +383,16 @@ static int conn_flush(struct conn *c)
     }
 }
 
+/* Wait until no thread writes without c->lock. c->lock held. */
+static void conn_wait_write(struct conn *c)
+{
+    while (c->writing) {
+        c->write_waiters++;
+        pthread_cond_wait(&c->write_done, &c->lock);
+        c->write_waiters--;
+    }
+}
+
 /* Copy a small frame of a burst into the staging buffer. Returns 1 when
    staged (msg consumed), 0 when it must take the ordinary path, -errno when
    the connection broke. c->lock held. */
@@ -503,6 +513,22 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     return rc;
 }
 
+/* Room unless NN_SNDBUF bytes really wait to be written. A write in
+   progress without c->lock (c->writing) is waited for: the peer may
+   already hold what it is writing. Socket lock held. */
+static bool conn_has_room(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    conn_wait_write(c);
+    bool room = c->state == CS_ACTIVE && !c->broken &&
+                (!c->out_full || conn_unsent(c) < c->sndbuf);
+    if (room)
+        c->out_full = false; /* the loop need not say so again */
+    pthread_mutex_unlock(&c->lock);
+    return room;
+}
+
 /* Called with no lock held. */
 static void conn_inq_space(struct fm_pipe *p)
 {
@@ -603,6 +629,7 @@ static const struct fm_pipe_ops conn_ops = {
     .rx_claim = conn_rx_claim,
     .rx_pump = conn_rx_pump,
     .rx_release = conn_rx_release,
+    .has_room = conn_has_room,
 };
 
 /* --------------------------------------------------- connection (loop) */
@@ -663,11 +690,7 @@ static void conn_destroy(struct conn *c, int err)
     struct fm_msgq drop;
     pthread_mutex_lock(&c->rx_lock); /* a claiming receiver is out of conn_read */
     pthread_mutex_lock(&c->lock);
-    while (c->writing) { /* a sender is inside a write to the descriptor */
-        c->write_waiters++;
-        pthread_cond_wait(&c->write_done, &c->lock);
-        c->write_waiters--;
-    }
+    conn_wait_write(c); /* a sender may be inside a write to the descriptor */
     enum conn_state was = c->state;
     c->state = CS_DEAD;
     drop = c->outq;

@@ -759,6 +759,20 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     return rc;
 }
 
+/* Room unless NN_SNDBUF bytes really wait to be written (see has_room in
+   core.h). Socket lock held. */
+static bool conn_has_room(struct fm_pipe *p)
+{
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    bool room = c->state == CS_ACTIVE && !c->broken &&
+                (!c->out_full || conn_unsent(c) < c->sndbuf);
+    if (room)
+        c->out_full = false; /* the loop need not say so again */
+    pthread_mutex_unlock(&c->lock);
+    return room;
+}
+
 static void conn_inq_space(struct fm_pipe *p)
 {
     struct conn *c = p->tdata;
@@ -806,6 +820,7 @@ static const struct fm_pipe_ops conn_ops = {
     .close = conn_close,
     .inq_space = conn_inq_space,
     .free = conn_free,
+    .has_room = conn_has_room,
 };
 
 /* --------------------------------------------------- connection (loop) */
