@@ -4,7 +4,9 @@
    femtomsg client out: it connects at its first attempt and exchanges a
    message during the attack, the stalled peers beyond the bound are
    closed and counted in NN_STAT_DROPPED_CONNECTIONS, and memory stays
-   within the bound. Then NN_WS_ORIGINS: raw upgrade requests with and
+   within the bound. The same with a server process short of descriptors
+   (the crowd fills them before the bound): the oldest handshake makes
+   room. Then NN_WS_ORIGINS: raw upgrade requests with and
    without an Origin, allowed and not (403, counted in
    NN_STAT_ACCEPT_ERRORS), and the option's
    values and errors. */
@@ -20,7 +22,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ws.c's HS_PENDING_MAX and what one pending handshake may hold at most
@@ -124,6 +128,7 @@ static void stall_head_init(void)
 
 struct crowd {
     int port;
+    int n; /* stalled peers kept up, at most ATTACKERS */
     struct pollfd fds[ATTACKERS];
     int dropped; /* peers the server closed */
     int opened;
@@ -147,8 +152,8 @@ static bool crowd_open_one(struct crowd *c, int i)
 static void crowd_round(struct crowd *c)
 {
     int renewed = 0;
-    if (poll(c->fds, ATTACKERS, 0) > 0) {
-        for (int i = 0; i < ATTACKERS; i++) {
+    if (poll(c->fds, (nfds_t) c->n, 0) > 0) {
+        for (int i = 0; i < c->n; i++) {
             if (c->fds[i].fd < 0 || !(c->fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             char b[512];
@@ -160,7 +165,7 @@ static void crowd_round(struct crowd *c)
             c->dropped++;
         }
     }
-    for (int i = 0; i < ATTACKERS && renewed < RENEW_PER_ROUND; i++)
+    for (int i = 0; i < c->n && renewed < RENEW_PER_ROUND; i++)
         if (c->fds[i].fd < 0 && crowd_open_one(c, i))
             renewed++;
     long kib = resident_kib();
@@ -170,7 +175,7 @@ static void crowd_round(struct crowd *c)
 
 static void crowd_close(struct crowd *c)
 {
-    for (int i = 0; i < ATTACKERS; i++)
+    for (int i = 0; i < c->n; i++)
         if (c->fds[i].fd >= 0)
             close(c->fds[i].fd);
 }
@@ -200,6 +205,7 @@ static void test_stalled_crowd(void)
     stall_head_init();
     static struct crowd c;
     memset(&c, 0, sizeof(c));
+    c.n = ATTACKERS;
     int srv = sock(NN_PAIR);
     CHECK(bind_ws(srv, "/", &c.port) >= 0);
     /* The server's own first costs (loop thread, buffers) before measuring. */
@@ -264,6 +270,149 @@ static void test_stalled_crowd(void)
     CHECK(nn_recv(srv, buf, sizeof(buf), 0) == 5);
     nn_close(cli);
     nn_close(srv);
+}
+
+/* ------------------------------------- a server short of descriptors */
+
+/* The server side of test_few_descriptors, in a process of its own (this
+   program run again) whose descriptor limit is fd_limit: an echo server
+   that also answers "stat" with its NN_STAT_DROPPED_CONNECTIONS and stops
+   at "quit". It prints its port first. */
+static int serve(int fd_limit)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 2;
+    rl.rlim_cur = (rlim_t) fd_limit;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 2;
+    int s = sock(NN_PAIR);
+    set_int(s, NN_RCVTIMEO, 500);
+    int port;
+    if (bind_ws(s, "/", &port) < 0)
+        return 2;
+    printf("%d\n", port);
+    fflush(stdout);
+    char buf[64];
+    for (;;) {
+        int n = nn_recv(s, buf, sizeof(buf) - 1, 0);
+        if (n < 0) {
+            if (getppid() == 1)
+                break; /* the test is gone */
+            continue;
+        }
+        if (n == 4 && memcmp(buf, "quit", 4) == 0)
+            break;
+        if (n == 4 && memcmp(buf, "stat", 4) == 0)
+            n = snprintf(buf, sizeof(buf), "%lld",
+                         (long long) stat_of(s, NN_STAT_DROPPED_CONNECTIONS));
+        nn_send(s, buf, (size_t) n, 0);
+    }
+    nn_close(s);
+    return 0;
+}
+
+/* Start serve() in a child; its pid, and its port in *port. */
+static pid_t spawn_server(int fd_limit, int *port)
+{
+    int out[2];
+    if (pipe(out) != 0)
+        return -1;
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", fd_limit);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execl("/proc/self/exe", "test_ws_admission", "serve", limit, (char *) NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char line[16] = {0};
+    size_t n = 0;
+    double end = tu_now() + 30;
+    while (n + 1 < sizeof(line) && !strchr(line, '\n') && tu_now() < end) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        ssize_t r = read(out[0], line + n, sizeof(line) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t) r;
+    }
+    *port = atoi(line);
+    close(out[0]);
+    return pid;
+}
+
+/* A server process with 128 descriptors and a crowd of 400 peers stalled
+   in the handshake: accept() fails for want of descriptors, and the
+   oldest handshake gives its descriptor up for the newcomer, so a client
+   still gets in at its first attempt. */
+static void test_few_descriptors(void)
+{
+    stall_head_init();
+    int port = 0;
+    pid_t pid = spawn_server(128, &port);
+    CHECK(pid > 0 && port > 0);
+    if (pid <= 0 || port <= 0) {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+        return;
+    }
+    static struct crowd c;
+    memset(&c, 0, sizeof(c));
+    c.port = port;
+    c.n = 400;
+    for (int i = 0; i < c.n; i++)
+        CHECK(crowd_open_one(&c, i));
+    double end = tu_now() + 60;
+    while (c.dropped < 100 && tu_now() < end) {
+        crowd_round(&c);
+        tu_pause();
+    }
+    CHECK(c.dropped >= 100);
+
+    int cli = sock(NN_PAIR);
+    char addr[NN_SOCKADDR_MAX];
+    snprintf(addr, sizeof(addr), "ws://127.0.0.1:%d/", port);
+    CHECK(nn_connect(cli, addr) >= 0);
+    char buf[32];
+    bool sent = false, back = false;
+    end = tu_now() + 60;
+    while (!back && tu_now() < end) {
+        crowd_round(&c);
+        if (!sent)
+            sent = nn_send(cli, "echo", 4, NN_DONTWAIT) == 4;
+        else
+            back = nn_recv(cli, buf, sizeof(buf), NN_DONTWAIT) == 4;
+        tu_pause();
+    }
+    CHECK(sent && back);
+    CHECK(stat_of(cli, NN_STAT_CONNECT_ERRORS) == 0);
+    CHECK(nn_send(cli, "stat", 4, 0) == 4);
+    int n = nn_recv(cli, buf, sizeof(buf) - 1, 0);
+    CHECK(n > 0);
+    buf[n > 0 ? n : 0] = '\0';
+    printf("few descriptors: stalled peers opened %d, closed by the server %d, "
+           "its count of dropped %s\n", c.opened, c.dropped, buf);
+    CHECK(atoll(buf) >= 100);
+    crowd_close(&c);
+    CHECK(nn_send(cli, "quit", 4, 0) == 4);
+    int status = -1;
+    end = tu_now() + 30;
+    pid_t w;
+    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && tu_now() < end)
+        tu_pause();
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    CHECK(w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    nn_close(cli);
 }
 
 /* ----------------------------------------------------- NN_WS_ORIGINS */
@@ -404,11 +553,14 @@ static void test_origins_option(void)
     nn_close(s);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "serve") == 0)
+        return serve(atoi(argv[2]));
     test_origins_option();
     test_origins_default();
     test_origins_allow_list();
     test_stalled_crowd();
+    test_few_descriptors();
     TEST_DONE();
 }

@@ -14,8 +14,9 @@
    subprotocol are checked (400, or 426 for another WebSocket version), and
    only then does the connection get its pipe, answer 101 and go to the
    endpoint. A listener holds at most HS_PENDING_MAX connections in the
-   handshake: one more closes the oldest of them, so peers that stall in
-   the handshake cost bounded memory and cannot keep new ones out. Connected:
+   handshake: one more closes the oldest of them, as does an accept that
+   fails for want of descriptors, so peers that stall in the handshake
+   cost bounded memory and descriptors and cannot keep new ones out. Connected:
    it sends the request at once and waits as long for the 101, whose
    Sec-WebSocket-Accept and subprotocol must match. Then one SP message
    (protocol header and body, as tcp carries them) is one WebSocket message
@@ -1614,17 +1615,24 @@ static void lsn_count(struct wsl *l, enum fm_stat which)
     pthread_mutex_unlock(&registry_lock);
 }
 
-static void lsn_accept_one(struct wsl *l, int fd)
+/* Close the handshake that has waited longest, if any. The oldest has had
+   the longest to finish: an honest client completes its request in a round
+   trip, so what still waits at the front is most likely a peer that stalls
+   on purpose. */
+static bool lsn_evict_oldest(struct wsl *l)
 {
     assert(fm_loop_is_current(ws_loop()));
-    if (l->npending >= HS_PENDING_MAX) {
-        /* The oldest has had the longest to finish: an honest client
-           completes its request in a round trip, so what is still waiting
-           at the front is most likely a peer that stalls on purpose. */
-        assert(!fm_list_empty(&l->pending));
-        conn_destroy(FM_CONTAINER(l->pending.next, struct conn, node), 0);
-        lsn_count(l, FM_STAT_DROPPED);
-    }
+    if (fm_list_empty(&l->pending))
+        return false;
+    conn_destroy(FM_CONTAINER(l->pending.next, struct conn, node), 0);
+    lsn_count(l, FM_STAT_DROPPED);
+    return true;
+}
+
+static void lsn_accept_one(struct wsl *l, int fd)
+{
+    if (l->npending >= HS_PENDING_MAX)
+        lsn_evict_oldest(l);
     struct conn *c = conn_new(fd, true);
     if (!c) {
         close(fd);
@@ -1653,6 +1661,10 @@ static void lsn_on_accept(struct fm_watch *w, uint32_t ev)
             if (err == EAGAIN || err == EWOULDBLOCK)
                 break;
             if (err == EINTR)
+                continue;
+            /* Out of descriptors: a stalled crowd must not hold them all
+               while newcomers wait; the oldest handshake makes room. */
+            if ((err == EMFILE || err == ENFILE) && lsn_evict_oldest(l))
                 continue;
             pthread_mutex_lock(&registry_lock);
             for (struct fm_list *n = l->eps.next; n != &l->eps; n = n->next) {
