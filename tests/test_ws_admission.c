@@ -3,7 +3,7 @@
    on pending handshakes, renewed as they are dropped) cannot keep a
    femtomsg client out: it connects at its first attempt and exchanges a
    message during the attack, the stalled peers beyond the bound are
-   closed and counted in NN_STAT_DROPPED_CONNECTIONS, and memory stays
+   closed and counted in NN_STAT_ACCEPT_ERRORS, and memory stays
    within the bound. The same with a server process short of descriptors
    (the crowd fills them before the bound): the oldest handshake makes
    room. Then NN_WS_ORIGINS: raw upgrade requests with and
@@ -229,11 +229,11 @@ static void test_stalled_crowd(void)
     /* Every peer past the bound pushed an older one out, counted. */
     int64_t evicted_min = ATTACKERS - PENDING_MAX;
     double end = tu_now() + 60;
-    while (stat_of(srv, NN_STAT_DROPPED_CONNECTIONS) < evicted_min && tu_now() < end) {
+    while (stat_of(srv, NN_STAT_ACCEPT_ERRORS) < evicted_min && tu_now() < end) {
         crowd_round(&c);
         tu_pause();
     }
-    CHECK(stat_of(srv, NN_STAT_DROPPED_CONNECTIONS) >= evicted_min);
+    CHECK(stat_of(srv, NN_STAT_ACCEPT_ERRORS) >= evicted_min);
 
     /* A client arriving now, while the crowd renews itself, is served at
        its first attempt. */
@@ -254,9 +254,9 @@ static void test_stalled_crowd(void)
     CHECK(sent && got && back);
     CHECK(stat_of(cli, NN_STAT_CONNECT_ERRORS) == 0);
     CHECK(stat_of(cli, NN_STAT_ESTABLISHED_CONNECTIONS) == 1);
-    printf("stalled peers opened %d, closed by the server %d (%lld counted as dropped); "
+    printf("stalled peers opened %d, closed by the server %d (%lld counted as accept errors); "
            "resident growth %ld KiB\n",
-           c.opened, c.dropped, (long long) stat_of(srv, NN_STAT_DROPPED_CONNECTIONS),
+           c.opened, c.dropped, (long long) stat_of(srv, NN_STAT_ACCEPT_ERRORS),
            c.peak_kib - base_kib);
     CHECK(c.dropped >= evicted_min);
     /* Sanitizers keep freed memory in quarantine and shadow every byte:
@@ -276,7 +276,7 @@ static void test_stalled_crowd(void)
 
 /* The server side of test_few_descriptors, in a process of its own (this
    program run again) whose descriptor limit is fd_limit: an echo server
-   that also answers "stat" with its NN_STAT_DROPPED_CONNECTIONS and stops
+   that also answers "stat" with its NN_STAT_ACCEPT_ERRORS and stops
    at "quit". It prints its port first. */
 static int serve(int fd_limit)
 {
@@ -305,7 +305,7 @@ static int serve(int fd_limit)
             break;
         if (n == 4 && memcmp(buf, "stat", 4) == 0)
             n = snprintf(buf, sizeof(buf), "%lld",
-                         (long long) stat_of(s, NN_STAT_DROPPED_CONNECTIONS));
+                         (long long) stat_of(s, NN_STAT_ACCEPT_ERRORS));
         nn_send(s, buf, (size_t) n, 0);
     }
     nn_close(s);
@@ -398,7 +398,7 @@ static void test_few_descriptors(void)
     CHECK(n > 0);
     buf[n > 0 ? n : 0] = '\0';
     printf("few descriptors: stalled peers opened %d, closed by the server %d, "
-           "its count of dropped %s\n", c.opened, c.dropped, buf);
+           "its count of accept errors %s\n", c.opened, c.dropped, buf);
     CHECK(atoll(buf) >= 100);
     crowd_close(&c);
     CHECK(nn_send(cli, "quit", 4, 0) == 4);

@@ -16,8 +16,8 @@
    endpoint. A listener holds at most HS_PENDING_MAX connections in the
    handshake: one more closes the oldest of them, as does an accept that
    fails for want of descriptors, so peers that stall in the handshake
-   cost bounded memory and descriptors and cannot keep new ones out. Connected:
-   it sends the request at once and waits as long for the 101, whose
+   cost bounded memory and descriptors and cannot keep new ones out.
+   Connected: it sends the request at once and waits as long for the 101, whose
    Sec-WebSocket-Accept and subprotocol must match. Then one SP message
    (protocol header and body, as tcp carries them) is one WebSocket message
    of binary or (NN_WS_MSG_TYPE) text frames, at most WS_FRAG bytes each
@@ -1157,8 +1157,8 @@ static int server_head(struct conn *c, bool *full)
     }
     status = ws_http_check_origin(&h, e->origins, &why);
     if (status) {
-        /* Refused by access control: an accept that failed, kept apart
-           from live connections lost (NN_STAT_DROPPED_CONNECTIONS). */
+        /* Refused by access control: an accept that failed (never
+           established, so not a dropped connection). */
         fm_stat_add(e->sock, FM_STAT_ACCEPT_ERRORS, 1);
         conn_refuse(c, status, why);
         return 0;
@@ -1625,7 +1625,7 @@ static bool lsn_evict_oldest(struct wsl *l)
     if (fm_list_empty(&l->pending))
         return false;
     conn_destroy(FM_CONTAINER(l->pending.next, struct conn, node), 0);
-    lsn_count(l, FM_STAT_DROPPED);
+    lsn_count(l, FM_STAT_ACCEPT_ERRORS); /* never established: not "dropped" */
     return true;
 }
 
@@ -1907,23 +1907,15 @@ static void sep_schedule_retry(struct wsep *e)
     fm_timer_schedule(&e->retry, delay > 0 ? (uint64_t) delay : 1);
 }
 
-/* ---------------------------------------------------------- endpoints */
-
-/* ------------------------------------------------------------ options */
-
-/* The NN_WS options of a socket, copied on write (see fm_tpobj). */
+/* The NN_WS options of a socket, copied on write (see fm_tpobj); set and
+   read in the options section at the end. */
 struct ws_opts {
     struct fm_tpobj base;
     int msg_type;
     char *origins; /* normalised: entries separated by one space; NULL: off */
 };
 
-static void ws_opts_free(struct fm_tpobj *o)
-{
-    struct ws_opts *w = (struct ws_opts *) o;
-    free(w->origins);
-    free(w);
-}
+/* ---------------------------------------------------------- endpoints */
 
 static struct wsep *sep_new(struct fm_ep *ep)
 {
@@ -2187,9 +2179,19 @@ static void ws_close(struct fm_ep *ep)
     ep->tdata = NULL;
 }
 
+/* ------------------------------------------------------------ options */
+
+static void ws_opts_free(struct fm_tpobj *o)
+{
+    struct ws_opts *w = (struct ws_opts *) o;
+    free(w->origins);
+    free(w);
+}
+
 /* An NN_WS_ORIGINS value: origins separated by blanks or commas, each
-   printable ASCII (no control bytes, no NUL but a final one). Returns the normalised list (one space between
-   entries), "" for an empty one, NULL with *err set when refused. */
+   printable ASCII (no control bytes, no NUL but a final one). Returns the
+   normalised list (one space between entries), "" for an empty one, NULL
+   with *err set when refused. */
 static char *origins_parse(const char *val, size_t len, int *err)
 {
     size_t n = len;
