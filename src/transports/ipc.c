@@ -1,12 +1,17 @@
 /* ipc.c: the ipc:// transport over UNIX stream sockets. It owns the path
    rules (ENAMETOOLONG past sun_path; a stale socket file nobody accepts on
-   is replaced at bind, anything else there is EADDRINUSE) and the socket
-   file's removal at close; stream.c runs the connections, with the 0x01
-   type byte in front of every message. */
+   is replaced at bind, anything else there is EADDRINUSE), Linux abstract
+   addresses (ipc://@name: no file at all), the socket file's removal at
+   close, and who may connect: the file's permission bits, set between
+   bind() and listen() so that no one connects under the umask's bits, and
+   the peer's user and group ids (SO_PEERCRED) checked on every new
+   connection. stream.c runs the connections, with the 0x01 type byte in
+   front of every message. */
 #include "stream.h"
 
 #include <errno.h>
 #include <nanomsg/ipc.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +26,107 @@
    (stream.c sizes the kernel buffer from it). */
 #define IPC_KERNEL_SNDBUF (1 << 20)
 
+#define IDS_MAX 64 /* entries of NN_IPC_PEER_UIDS and of NN_IPC_PEER_GIDS */
+
+/* ------------------------------------------------------------ options */
+
+/* The NN_IPC options of a socket, copied on write (see fm_tpobj). */
+struct ipc_opts {
+    struct fm_tpobj base;
+    int stock[NN_IPC_INBUFSZ + 1]; /* the Windows options: kept, unused */
+    int perms;                     /* -1: as the umask leaves them */
+    int nuids, ngids;              /* 0 and 0: no check */
+    int uids[IDS_MAX];
+    int gids[IDS_MAX];
+};
+
+static const struct ipc_opts ipc_defaults = {
+    .stock = {[NN_IPC_OUTBUFSZ] = 4096, [NN_IPC_INBUFSZ] = 4096},
+    .perms = -1,
+};
+
+static void ipc_opts_free(struct fm_tpobj *o) { free(o); }
+
+static int ipc_setopt(int option, const void *val, size_t len, struct fm_tpobj **obj)
+{
+    bool stock = option >= NN_IPC_SEC_ATTR && option <= NN_IPC_INBUFSZ;
+    bool ids = option == NN_IPC_PEER_UIDS || option == NN_IPC_PEER_GIDS;
+    if (!stock && !ids && option != NN_IPC_PERMISSIONS)
+        return -ENOPROTOOPT;
+    if (!val && len)
+        return -EFAULT;
+    int v = 0;
+    if (!ids) {
+        /* The stock options take any int, as in the stock library. */
+        if (!val || len < sizeof(v) || (!stock && len != sizeof(v)))
+            return -EINVAL;
+        memcpy(&v, val, sizeof(v));
+        if (option == NN_IPC_PERMISSIONS && (v < -1 || v > 0777))
+            return -EINVAL;
+    } else if (len % sizeof(int) || len / sizeof(int) > IDS_MAX) {
+        return -EINVAL;
+    }
+    /* Endpoints may hold the current object: change a copy of it. */
+    const struct ipc_opts *cur = *obj ? (const struct ipc_opts *) *obj : &ipc_defaults;
+    struct ipc_opts *o = malloc(sizeof(*o));
+    if (!o)
+        return -ENOMEM;
+    *o = *cur;
+    atomic_init(&o->base.refs, 1);
+    o->base.free = ipc_opts_free;
+    if (stock) {
+        o->stock[option] = v;
+    } else if (option == NN_IPC_PERMISSIONS) {
+        o->perms = v;
+    } else {
+        int n = (int) (len / sizeof(int));
+        int *to = option == NN_IPC_PEER_UIDS ? o->uids : o->gids;
+        if (n)
+            memcpy(to, val, len);
+        for (int i = 0; i < n; i++)
+            if (to[i] < 0) {
+                free(o);
+                return -EINVAL;
+            }
+        *(option == NN_IPC_PEER_UIDS ? &o->nuids : &o->ngids) = n;
+    }
+    fm_tpobj_unref(*obj);
+    *obj = &o->base;
+    return 0;
+}
+
+static int ipc_getopt(int option, const struct fm_tpobj *obj, void *val, size_t *len)
+{
+    const struct ipc_opts *o = obj ? (const struct ipc_opts *) obj : &ipc_defaults;
+    const void *src;
+    size_t n;
+    if (option >= NN_IPC_SEC_ATTR && option <= NN_IPC_INBUFSZ) {
+        src = &o->stock[option];
+        n = sizeof(int);
+    } else if (option == NN_IPC_PERMISSIONS) {
+        src = &o->perms;
+        n = sizeof(int);
+    } else if (option == NN_IPC_PEER_UIDS) {
+        src = o->uids;
+        n = (size_t) o->nuids * sizeof(int);
+    } else if (option == NN_IPC_PEER_GIDS) {
+        src = o->gids;
+        n = (size_t) o->ngids * sizeof(int);
+    } else {
+        return -ENOPROTOOPT;
+    }
+    memcpy(val, src, *len < n ? *len : n);
+    *len = n;
+    return 0;
+}
+
+static const struct ipc_opts *opts_of(const struct fm_ep *ep)
+{
+    return ep->tpobj ? (const struct ipc_opts *) ep->tpobj : &ipc_defaults;
+}
+
+/* ---------------------------------------------------------- transport */
+
 static void ipc_tune(struct fm_ep *ep, int fd)
 {
     if (ep->sndbuf_set)
@@ -29,23 +135,54 @@ static void ipc_tune(struct fm_ep *ep, int fd)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
+static bool id_listed(const int *ids, int n, unsigned id)
+{
+    for (int i = 0; i < n; i++)
+        if ((unsigned) ids[i] == id)
+            return true;
+    return false;
+}
+
+/* The peer's credentials are those it had when it called connect() (or,
+   seen from a connecting endpoint, listen()): a process that changes its
+   ids later is judged by the old ones, as the kernel records them. */
+static int ipc_admit(struct fm_ep *ep, int fd)
+{
+    const struct ipc_opts *o = opts_of(ep);
+    if (!o->nuids && !o->ngids)
+        return 0;
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return -errno;
+    if (id_listed(o->uids, o->nuids, cr.uid) || id_listed(o->gids, o->ngids, cr.gid))
+        return 0;
+    return -EACCES;
+}
+
 static const struct fm_stream_tp ipc_stream = {
     .type_byte = true,
     .tune = ipc_tune,
+    .admit = ipc_admit,
 };
 
-static int ipc_path(struct fm_ep *ep, struct sockaddr_un *sun, socklen_t *len)
+/* "ipc://path" names a file; "ipc://@name" a Linux abstract address: the
+   name follows a NUL in sun_path, without a terminator. */
+static int ipc_path(struct fm_ep *ep, struct sockaddr_un *sun, socklen_t *len, bool *abstract)
 {
     const char *path = ep->addr + strlen("ipc://");
     size_t n = strlen(path);
-    if (n == 0)
+    *abstract = path[0] == '@';
+    if (n == 0 || (*abstract && n == 1))
         return -EINVAL;
     if (n >= sizeof(sun->sun_path))
         return -ENAMETOOLONG;
     memset(sun, 0, sizeof(*sun));
     sun->sun_family = AF_UNIX;
     memcpy(sun->sun_path, path, n);
-    *len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + 1);
+    if (*abstract)
+        sun->sun_path[0] = '\0';
+    *len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + (*abstract ? 0 : 1));
     return 0;
 }
 
@@ -68,25 +205,39 @@ static int ipc_bind(struct fm_ep *ep)
 {
     struct sockaddr_un sun;
     socklen_t len;
-    int rc = ipc_path(ep, &sun, &len);
+    bool abstract;
+    int rc = ipc_path(ep, &sun, &len, &abstract);
     if (rc)
         return rc;
+    int perms = opts_of(ep)->perms;
+    if (abstract && perms >= 0)
+        return -EINVAL; /* no file to hold them: refused rather than ignored */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     rc = bind(fd, (struct sockaddr *) &sun, len);
-    if (rc != 0 && errno == EADDRINUSE && stale(&sun, len)) {
+    if (rc != 0 && errno == EADDRINUSE && !abstract && stale(&sun, len)) {
         unlink(sun.sun_path);
         rc = bind(fd, (struct sockaddr *) &sun, len);
     }
-    if (rc != 0 || listen(fd, SOMAXCONN) != 0) {
+    if (rc != 0) {
         rc = -errno;
         close(fd);
         return rc;
     }
-    rc = fm_stream_listen(ep, &ipc_stream, fd, sun.sun_path);
+    /* Until listen() a connect() is refused, so the bits are in place
+       before anyone can get in. */
+    if ((perms >= 0 && chmod(sun.sun_path, (mode_t) perms) != 0) || listen(fd, SOMAXCONN) != 0) {
+        rc = -errno;
+        if (!abstract)
+            unlink(sun.sun_path);
+        close(fd);
+        return rc;
+    }
+    rc = fm_stream_listen(ep, &ipc_stream, fd, abstract ? NULL : sun.sun_path);
     if (rc) {
-        unlink(sun.sun_path);
+        if (!abstract)
+            unlink(sun.sun_path);
         close(fd);
     }
     return rc;
@@ -98,36 +249,13 @@ static int ipc_connect(struct fm_ep *ep)
     memset(&t, 0, sizeof(t));
     struct sockaddr_un sun;
     socklen_t len;
-    int rc = ipc_path(ep, &sun, &len);
+    bool abstract;
+    int rc = ipc_path(ep, &sun, &len, &abstract);
     if (rc)
         return rc;
     memcpy(&t.remote, &sun, sizeof(sun));
     t.remote_len = len;
     return fm_stream_connect(ep, &ipc_stream, &t);
-}
-
-/* The options exist for Windows named pipes; elsewhere they are stored and
-   ignored, as in the stock library. */
-static int ipc_setopt(int option, const void *val, size_t len, int *store)
-{
-    if (option < NN_IPC_SEC_ATTR || option > NN_IPC_INBUFSZ)
-        return -ENOPROTOOPT;
-    int v;
-    if (!val || len < sizeof(v))
-        return -EINVAL; /* any value will do, as in the stock library */
-    memcpy(&v, val, sizeof(v));
-    store[option] = v;
-    return 0;
-}
-
-static int ipc_getopt(int option, const int *store, void *val, size_t *len)
-{
-    if (option < NN_IPC_SEC_ATTR || option > NN_IPC_INBUFSZ)
-        return -ENOPROTOOPT;
-    int v = store[option];
-    memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
-    *len = sizeof(v);
-    return 0;
 }
 
 const struct fm_transport fm_ipc = {
@@ -136,7 +264,6 @@ const struct fm_transport fm_ipc = {
     .bind = ipc_bind,
     .connect = ipc_connect,
     .close = fm_stream_close,
-    .setopt = ipc_setopt,
-    .getopt = ipc_getopt,
-    .default_opts = {0, 0, 4096, 4096},
+    .setopt_obj = ipc_setopt,
+    .getopt_obj = ipc_getopt,
 };

@@ -1084,6 +1084,16 @@ static void conn_on_release(void *arg)
    endpoint's list is under the endpoint lock). Endpoint's loop. */
 static void conn_start(struct sep *e, int fd, bool accepted)
 {
+    int refused = e->tp->admit ? e->tp->admit(e->ep, fd) : 0;
+    if (refused) {
+        close(fd);
+        fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        if (!accepted) {
+            fm_ep_report_error(e->ep, -refused);
+            sep_schedule_retry(e);
+        }
+        return;
+    }
     struct conn *c = calloc(1, sizeof(*c));
     struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
     if (!p) {

@@ -47,6 +47,11 @@ struct fm_stream_tp {
     void (*tune)(struct fm_ep *ep, int fd);
     /* A session on every connection (tls+tcp). Optional. */
     const struct fm_stream_session_ops *session;
+    /* May the peer on this fresh descriptor (accepted or dialled) become a
+       connection? 0, or -errno: the descriptor is closed at once, counted
+       in NN_STAT_ACCEPT_ERRORS (accepted) or as a failed connect (dialled,
+       which dials again later). Optional. */
+    int (*admit)(struct fm_ep *ep, int fd);
 };
 
 /* Where a connecting endpoint goes. Either remote is a ready address, or

@@ -9,10 +9,15 @@
 
    A connection's life. Accepted: it waits up to HS_TIMEOUT_MS on its
    listener's pending list for a complete request head; the path picks the
-   endpoint (404 when none), the headers and the subprotocol are checked
-   (400, or 426 for another WebSocket version), and only then does the
-   connection get its pipe, answer 101 and go to the endpoint. Connected:
-   it sends the request at once and waits as long for the 101, whose
+   endpoint (404 when none), a browser's Origin must be on the endpoint's
+   NN_WS_ORIGINS list when it has one (403), the headers and the
+   subprotocol are checked (400, or 426 for another WebSocket version), and
+   only then does the connection get its pipe, answer 101 and go to the
+   endpoint. A listener holds at most HS_PENDING_MAX connections in the
+   handshake: one more closes the oldest of them, as does an accept that
+   fails for want of descriptors, so peers that stall in the handshake
+   cost bounded memory and descriptors and cannot keep new ones out.
+   Connected: it sends the request at once and waits as long for the 101, whose
    Sec-WebSocket-Accept and subprotocol must match. Then one SP message
    (protocol header and body, as tcp carries them) is one WebSocket message
    of binary or (NN_WS_MSG_TYPE) text frames, at most WS_FRAG bytes each
@@ -55,6 +60,7 @@
 #include "ws_codec.h"
 #include "ws_http.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <nanomsg/ws.h>
 #include <netdb.h>
@@ -76,7 +82,12 @@
 #define READ_BUDGET 16
 #define ACCEPT_BUDGET 16
 #define ACCEPT_PAUSE_MS 100
-#define MAX_PENDING 128        /* connections per listener still in the handshake */
+/* Connections per listener still in the handshake. Each holds at most
+   sizeof(struct conn) + WS_HTTP_MAX bytes (about 11 KiB), so a crowd of
+   stalled peers costs at most about 22 MiB; past the bound the oldest is
+   closed to make room, so a new client is always served. */
+#define HS_PENDING_MAX 2048
+#define ORIGINS_MAX 4096       /* bytes of an NN_WS_ORIGINS list */
 #define WS_FRAG ((size_t) 1 << 20)
 #define IOV_W 64               /* iovecs per sendmsg */
 #define STAGE_SIZE (64 * 1024) /* staging buffer for small frames in a burst */
@@ -180,6 +191,7 @@ struct wsep {
     char peer_name[SP_NAME_MAX];/* the name a client asks the server for */
     int msg_op;
     size_t rcvmax, sndbuf;
+    char *origins;              /* NN_WS_ORIGINS at creation; NULL: any */
 
     /* bound */
     struct wsl *lsn;
@@ -1158,6 +1170,14 @@ static int server_head(struct conn *c, bool *full)
         conn_refuse(c, 404, NULL);
         return 0;
     }
+    status = ws_http_check_origin(&h, e->origins, &why);
+    if (status) {
+        /* Refused by access control: an accept that failed (never
+           established, so not a dropped connection). */
+        fm_stat_add(e->sock, FM_STAT_ACCEPT_ERRORS, 1);
+        conn_refuse(c, status, why);
+        return 0;
+    }
     status = ws_http_check_upgrade(&h, e->my_name, &key, &klen, &why);
     if (status) {
         conn_refuse(c, status, why);
@@ -1600,12 +1620,34 @@ static void lsn_on_pause(void *arg)
         fm_watch_set(&l->watch, EPOLLIN);
 }
 
+/* Count one event on every endpoint served by the listener (an unrouted
+   connection belongs to none of them yet). */
+static void lsn_count(struct wsl *l, enum fm_stat which)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (struct fm_list *n = l->eps.next; n != &l->eps; n = n->next)
+        fm_stat_add(FM_CONTAINER(n, struct wsep, lnode)->sock, which, 1);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Close the handshake that has waited longest, if any. The oldest has had
+   the longest to finish: an honest client completes its request in a round
+   trip, so what still waits at the front is most likely a peer that stalls
+   on purpose. */
+static bool lsn_evict_oldest(struct wsl *l)
+{
+    assert(fm_loop_is_current(ws_loop()));
+    if (fm_list_empty(&l->pending))
+        return false;
+    conn_destroy(FM_CONTAINER(l->pending.next, struct conn, node), 0);
+    lsn_count(l, FM_STAT_ACCEPT_ERRORS); /* never established: not "dropped" */
+    return true;
+}
+
 static void lsn_accept_one(struct wsl *l, int fd)
 {
-    if (l->npending >= MAX_PENDING) {
-        close(fd); /* a crowd in the handshake: no more until it thins */
-        return;
-    }
+    if (l->npending >= HS_PENDING_MAX)
+        lsn_evict_oldest(l);
     struct conn *c = conn_new(fd, true);
     if (!c) {
         close(fd);
@@ -1634,6 +1676,10 @@ static void lsn_on_accept(struct fm_watch *w, uint32_t ev)
             if (err == EAGAIN || err == EWOULDBLOCK)
                 break;
             if (err == EINTR)
+                continue;
+            /* Out of descriptors: a stalled crowd must not hold them all
+               while newcomers wait; the oldest handshake makes room. */
+            if ((err == EMFILE || err == ENFILE) && lsn_evict_oldest(l))
                 continue;
             pthread_mutex_lock(&registry_lock);
             for (struct fm_list *n = l->eps.next; n != &l->eps; n = n->next) {
@@ -1876,6 +1922,14 @@ static void sep_schedule_retry(struct wsep *e)
     fm_timer_schedule(&e->retry, delay > 0 ? (uint64_t) delay : 1);
 }
 
+/* The NN_WS options of a socket, copied on write (see fm_tpobj); set and
+   read in the options section at the end. */
+struct ws_opts {
+    struct fm_tpobj base;
+    int msg_type;
+    char *origins; /* normalised: entries separated by one space; NULL: off */
+};
+
 /* ---------------------------------------------------------- endpoints */
 
 static struct wsep *sep_new(struct fm_ep *ep)
@@ -1892,7 +1946,12 @@ static struct wsep *sep_new(struct fm_ep *ep)
     e->ivl_base = ep->reconnect_ivl;
     e->ivl_max = ep->reconnect_ivl_max;
     e->ivl_cur = e->ivl_base;
-    e->msg_op = ep->tpopts[NN_WS_MSG_TYPE] == NN_WS_MSG_TYPE_TEXT ? WS_OP_TEXT : WS_OP_BINARY;
+    const struct ws_opts *o = (const struct ws_opts *) ep->tpobj;
+    e->msg_op = o && o->msg_type == NN_WS_MSG_TYPE_TEXT ? WS_OP_TEXT : WS_OP_BINARY;
+    if (o && o->origins && !(e->origins = strdup(o->origins))) {
+        free(e);
+        return NULL;
+    }
     e->rcvmax = ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) ep->rcvmaxsize;
     e->sndbuf = ep->sndbuf > 0 ? (size_t) ep->sndbuf : 1;
     int type = fm_sock_type(ep->sock);
@@ -1906,6 +1965,7 @@ static struct wsep *sep_new(struct fm_ep *ep)
 
 static void sep_free(struct wsep *e)
 {
+    free(e->origins);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
     free(e);
@@ -2136,29 +2196,114 @@ static void ws_close(struct fm_ep *ep)
 
 /* ------------------------------------------------------------ options */
 
-static int ws_setopt(int option, const void *val, size_t len, int *store)
+static void ws_opts_free(struct fm_tpobj *o)
 {
-    if (option != NN_WS_MSG_TYPE)
+    struct ws_opts *w = (struct ws_opts *) o;
+    free(w->origins);
+    free(w);
+}
+
+/* An NN_WS_ORIGINS value: origins separated by blanks or commas, each
+   printable ASCII (no control bytes, no NUL but a final one). Returns the
+   normalised list (one space between entries), "" for an empty one, NULL
+   with *err set when refused. */
+static char *origins_parse(const char *val, size_t len, int *err)
+{
+    size_t n = len;
+    if (n && val[n - 1] == '\0')
+        n--; /* a terminating NUL may be included; others are refused below */
+    if (n > ORIGINS_MAX) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    char *out = malloc(n + 1);
+    if (!out) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char) val[i];
+        if (ch == ' ' || ch == '\t' || ch == ',') {
+            i++;
+            continue;
+        }
+        if (o)
+            out[o++] = ' ';
+        for (; i < n; i++) {
+            ch = (unsigned char) val[i];
+            if (ch == ' ' || ch == '\t' || ch == ',')
+                break;
+            if (ch < 0x21 || ch > 0x7e) {
+                free(out);
+                *err = -EINVAL;
+                return NULL;
+            }
+            out[o++] = (char) ch;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int ws_setopt(int option, const void *val, size_t len, struct fm_tpobj **obj)
+{
+    if (option != NN_WS_MSG_TYPE && option != NN_WS_ORIGINS)
         return -ENOPROTOOPT;
     if (!val)
         return -EFAULT;
-    int v;
-    if (len != sizeof(v))
-        return -EINVAL;
-    memcpy(&v, val, sizeof(v));
-    if (v != NN_WS_MSG_TYPE_TEXT && v != NN_WS_MSG_TYPE_BINARY)
-        return -EINVAL;
-    store[NN_WS_MSG_TYPE] = v;
+    int v = 0;
+    char *list = NULL;
+    if (option == NN_WS_MSG_TYPE) {
+        if (len != sizeof(v))
+            return -EINVAL;
+        memcpy(&v, val, sizeof(v));
+        if (v != NN_WS_MSG_TYPE_TEXT && v != NN_WS_MSG_TYPE_BINARY)
+            return -EINVAL;
+    } else {
+        int err = 0;
+        if (!(list = origins_parse(val, len, &err)))
+            return err;
+    }
+    /* Endpoints may hold the current object: change a copy of it. */
+    struct ws_opts *cur = (struct ws_opts *) *obj;
+    struct ws_opts *w = calloc(1, sizeof(*w));
+    if (!w || (cur && cur->origins && option != NN_WS_ORIGINS &&
+               !(w->origins = strdup(cur->origins)))) {
+        free(w);
+        free(list);
+        return -ENOMEM;
+    }
+    atomic_init(&w->base.refs, 1);
+    w->base.free = ws_opts_free;
+    w->msg_type = cur ? cur->msg_type : NN_WS_MSG_TYPE_BINARY;
+    if (option == NN_WS_MSG_TYPE) {
+        w->msg_type = v;
+    } else if (*list) {
+        w->origins = list;
+    } else {
+        free(list); /* an empty list turns the check off */
+    }
+    fm_tpobj_unref(*obj);
+    *obj = &w->base;
     return 0;
 }
 
-static int ws_getopt(int option, const int *store, void *val, size_t *len)
+static int ws_getopt(int option, const struct fm_tpobj *obj, void *val, size_t *len)
 {
-    if (option != NN_WS_MSG_TYPE)
+    const struct ws_opts *w = (const struct ws_opts *) obj;
+    if (option == NN_WS_MSG_TYPE) {
+        int v = w ? w->msg_type : NN_WS_MSG_TYPE_BINARY;
+        memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
+        *len = sizeof(v);
+        return 0;
+    }
+    if (option != NN_WS_ORIGINS)
         return -ENOPROTOOPT;
-    int v = store[NN_WS_MSG_TYPE];
-    memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
-    *len = sizeof(v);
+    const char *s = w && w->origins ? w->origins : "";
+    size_t n = strlen(s) + 1;
+    memcpy(val, s, *len < n ? *len : n);
+    *len = n;
     return 0;
 }
 
@@ -2168,7 +2313,6 @@ const struct fm_transport fm_ws = {
     .bind = ws_bind,
     .connect = ws_connect,
     .close = ws_close,
-    .setopt = ws_setopt,
-    .getopt = ws_getopt,
-    .default_opts = {[NN_WS_MSG_TYPE] = NN_WS_MSG_TYPE_BINARY},
+    .setopt_obj = ws_setopt,
+    .getopt_obj = ws_getopt,
 };

@@ -267,6 +267,40 @@ int ws_http_check_upgrade(const struct ws_http_head *h, const char *proto, const
     return 0;
 }
 
+int ws_http_check_origin(const struct ws_http_head *h, const char *allowed, const char **why)
+{
+    if (!allowed)
+        return 0;
+    const struct ws_http_field *o = NULL;
+    int count = 0;
+    for (int i = 0; i < h->nfields; i++)
+        if (ieq(h->field[i].name, h->field[i].name_len, "Origin")) {
+            o = &h->field[i];
+            count++;
+        }
+    if (count == 0)
+        return 0; /* not a browser: browsers always send one */
+    *why = "origin not allowed";
+    if (count > 1 || o->value_len == 0)
+        return 403;
+    /* Origins compare as ASCII without regard to case (RFC 6454, 6455). */
+    for (const char *a = allowed; *a;) {
+        const char *end = strchr(a, ' ');
+        size_t n = end ? (size_t) (end - a) : strlen(a);
+        if (n == o->value_len) {
+            size_t i = 0;
+            while (i < n && lower(a[i]) == lower(o->value[i]))
+                i++;
+            if (i == n)
+                return 0;
+        }
+        a += n;
+        while (*a == ' ')
+            a++;
+    }
+    return 403;
+}
+
 bool ws_http_check_accept(const struct ws_http_head *h, const char *accept, const char *proto)
 {
     if (h->status != 101 || !field_has(h, "Upgrade", "websocket") ||
@@ -313,6 +347,7 @@ static const char *reason(int status)
 {
     switch (status) {
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 426: return "Upgrade Required";

@@ -57,6 +57,12 @@ void ws_http_target_path(const struct ws_http_head *h, const char **path, size_t
    *why names the reason for the response body. */
 int ws_http_check_upgrade(const struct ws_http_head *h, const char *proto, const char **key,
                           size_t *key_len, const char **why);
+/* Server side: may a request carrying this Origin go on? allowed is NULL
+   (anyone) or origins separated by single spaces. A request without an
+   Origin field passes (browsers always send one, other clients do not); one
+   with a single Origin equal to an allowed entry (ASCII case ignored)
+   passes; anything else is 403 with *why set. */
+int ws_http_check_origin(const struct ws_http_head *h, const char *allowed, const char **why);
 /* Client side: is this the 101 answer to our key and subprotocol? */
 bool ws_http_check_accept(const struct ws_http_head *h, const char *accept, const char *proto);
 
