@@ -77,10 +77,42 @@ static void inproc_queue_limit(void)
     nn_close(pull);
 }
 
+/* nn_inproc(7): of the connection statistics, established (connecting
+   side) and current (both sides) only. */
+static void inproc_statistics(void)
+{
+    int bound = nn_socket(AF_SP, NN_PAIR), connecting = nn_socket(AF_SP, NN_PAIR);
+    CHECK(nn_bind(bound, "inproc://claims-stats") > 0);
+    CHECK(nn_connect(connecting, "inproc://claims-stats") > 0);
+    CHECK(nn_get_statistic(connecting, NN_STAT_ESTABLISHED_CONNECTIONS) == 1);
+    CHECK(nn_get_statistic(connecting, NN_STAT_CURRENT_CONNECTIONS) == 1);
+    CHECK(nn_get_statistic(bound, NN_STAT_CURRENT_CONNECTIONS) == 1);
+    CHECK(nn_get_statistic(bound, NN_STAT_ACCEPTED_CONNECTIONS) == 0);
+    CHECK(nn_get_statistic(bound, NN_STAT_ESTABLISHED_CONNECTIONS) == 0);
+    nn_close(connecting);
+    CHECK(WAIT_FOR(nn_get_statistic(bound, NN_STAT_CURRENT_CONNECTIONS) == 0, 30));
+    CHECK(nn_get_statistic(bound, NN_STAT_DROPPED_CONNECTIONS) == 0);
+    CHECK(nn_get_statistic(bound, NN_STAT_BROKEN_CONNECTIONS) == 0);
+    nn_close(bound);
+}
+
+/* nn_tls(7): binding needs a certificate and key: EINVAL without. */
+static void tls_bind_needs_certificate(void)
+{
+    int s = nn_socket(AF_SP, NN_PAIR);
+    errno = 0;
+    int rc = nn_bind(s, "tls+tcp://127.0.0.1:5999");
+    if (!(rc == -1 && errno == EPROTONOSUPPORT)) /* built with OpenSSL */
+        CHECK(rc == -1 && errno == EINVAL);
+    nn_close(s);
+}
+
 int main(void)
 {
     socket_numbers();
     endpoint_addresses();
     inproc_queue_limit();
+    inproc_statistics();
+    tls_bind_needs_certificate();
     TEST_DONE();
 }
