@@ -16,9 +16,11 @@
 # closes twice and its test/close.js fails on any library.
 #
 # FM_NODE_PRELOAD, if set, is preloaded into node (a sanitized build's
-# runtimes, which a dlopen'ed library cannot start itself).
-# Exit 0: passed; 1: failed; 77: skipped (no node/npm, no Node headers, or
-# the registry unreachable), with the reason printed.
+# runtimes, which a dlopen'ed library cannot start itself). FM_NODE_SKIP,
+# if set, is a reason not to run at all (ThreadSanitizer builds: node's own
+# threads, not built for it, are reported).
+# Exit 0: passed; 1: failed; 77: skipped (FM_NODE_SKIP, no node/npm, no
+# Node headers, or the registry unreachable), with the reason printed.
 set -u
 SRC=$1 LIBDIR=$2 WORK=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +30,7 @@ PKG=nanomsg@4.2.1
 TEST_DEPS='"tape":"5.4.0","buffer-from":"1.1.2","buffer-equals-polyfill":"1.0.0","buffer-alloc":"1.2.0"'
 
 skip() { echo "SKIP: $*"; exit 77; }
+[ -z "${FM_NODE_SKIP:-}" ] || skip "$FM_NODE_SKIP"
 for tool in node npm make c++ pkg-config; do
     command -v $tool >/dev/null 2>&1 || skip "$tool is not installed (the Node.js binding suite needs node, npm, a C++ compiler, make and pkg-config)"
 done
