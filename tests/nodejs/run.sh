@@ -52,11 +52,14 @@ else
 fi
 
 # ---------------------------------------------------------------- fetch
+# A registry that does not answer must cost a minute or two, not npm's
+# default of several retries of five minutes each.
+NPM_NET="--fetch-timeout=60000 --fetch-retries=1"
 mkdir -p "$WORK" || exit 1
 PKGDIR=$WORK/nanomsg
 if [ ! -f "$PKGDIR/.fetched" ]; then
     rm -rf "$PKGDIR" "$WORK"/nanomsg-*.tgz
-    (cd "$WORK" && npm pack --silent "$PKG" >/dev/null 2>"$WORK/fetch.log") ||
+    (cd "$WORK" && npm pack --silent $NPM_NET "$PKG" >/dev/null 2>"$WORK/fetch.log") ||
         skip "npm pack $PKG failed (npm registry unreachable?): $(tail -1 "$WORK/fetch.log")"
     mkdir "$PKGDIR" && tar -xzf "$WORK"/nanomsg-4.2.1.tgz -C "$PKGDIR" --strip-components=1 || exit 1
     (cd "$PKGDIR" && node -e '
@@ -64,7 +67,7 @@ if [ ! -f "$PKGDIR/.fetched" ]; then
         delete p.devDependencies; delete p.scripts;
         Object.assign(p.dependencies, JSON.parse(process.argv[1]));
         fs.writeFileSync("package.json", JSON.stringify(p, null, 2));' "{$TEST_DEPS}") || exit 1
-    (cd "$PKGDIR" && npm install --silent --ignore-scripts --no-audit --no-fund --no-package-lock \
+    (cd "$PKGDIR" && npm install --silent $NPM_NET --ignore-scripts --no-audit --no-fund --no-package-lock \
         >"$WORK/install.log" 2>&1) ||
         skip "npm install of the binding's dependencies failed (npm registry unreachable?): $(tail -1 "$WORK/install.log")"
     touch "$PKGDIR/.fetched"
@@ -87,13 +90,25 @@ fi
 }
 
 # ---------------------------------------------------------------- run
+# The binding's tests listen on fixed ports (5555, 6000, 4445x, ...):
+# each file runs in a network namespace of its own where unshare(1) allows
+# it, so that they meet no other test's listeners.
+ISOLATE=()
+for u in "unshare -n" "unshare -rn"; do
+    if $u sh -c 'ip link set lo up' >/dev/null 2>&1; then
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        ISOLATE=($u sh -c 'ip link set lo up && exec "$@"' sh)
+        break
+    fi
+done
+[ ${#ISOLATE[@]} -gt 0 ] || echo "note: unshare(1) unavailable: the tests share the machine's ports"
 failures=0 files=0 passed=0 failed=0
 for f in "$PKGDIR"/test/*.js "$PKGDIR"/test/standalone/*.js; do
     name=${f#"$PKGDIR"/}
     files=$((files + 1))
     out=$WORK/$(echo "$name" | tr / _).tap
     (cd "$PKGDIR/$(dirname "$name")" && FM_NODE_PKG="$PKGDIR" FM_NODE_WANT="$WANT" \
-        timeout 120 "${RUNENV[@]}" node -r "$HERE/shim.js" "$f" >"$out" 2>&1)
+        timeout 120 "${ISOLATE[@]}" "${RUNENV[@]}" node -r "$HERE/shim.js" "$f" >"$out" 2>&1)
     rc=$?
     ok=$(grep -c '^ok ' "$out") notok=$(grep -c '^not ok ' "$out")
     passed=$((passed + ok)) failed=$((failed + notok))
