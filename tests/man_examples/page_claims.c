@@ -96,6 +96,26 @@ static void inproc_statistics(void)
     nn_close(bound);
 }
 
+/* nn_shutdown(3): messages that arrived through the removed endpoint's
+   connections stay receivable (inproc delivers at nn_send, so they are
+   there when nn_shutdown runs). */
+static void shutdown_keeps_arrived(void)
+{
+    int push = nn_socket(AF_SP, NN_PUSH), pull = nn_socket(AF_SP, NN_PULL);
+    CHECK(nn_bind(push, "inproc://claims-shutdown") > 0);
+    int eid = nn_connect(pull, "inproc://claims-shutdown");
+    CHECK(eid > 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(nn_send(push, "abc", 3, 0) == 3);
+    CHECK(nn_shutdown(pull, eid) == 0);
+    char buf[8];
+    for (int i = 0; i < 3; i++)
+        CHECK(nn_recv(pull, buf, sizeof buf, NN_DONTWAIT) == 3);
+    CHECK_ERR(nn_recv(pull, buf, sizeof buf, NN_DONTWAIT), EAGAIN);
+    nn_close(push);
+    nn_close(pull);
+}
+
 /* nn_tls(7): binding needs a certificate and key: EINVAL without. */
 static void tls_bind_needs_certificate(void)
 {
@@ -114,5 +134,6 @@ int main(void)
     inproc_queue_limit();
     inproc_statistics();
     tls_bind_needs_certificate();
+    shutdown_keeps_arrived();
     TEST_DONE();
 }
