@@ -14,7 +14,7 @@
 #   <stdlib.h>, <string.h> and "int main(void) { ... return 0; }" around it.
 # - A translation unit that defines main() is a program: built with
 #   -Wall -Wextra -Werror, linked to LIBDIR's libnanomsg, and run; it must
-#   exit 0 within 30 s (what it printed is shown when it does not; a
+#   exit 0 within 30 s (FM_MAN_EXAMPLE_TIMEOUT overrides) (what it printed is shown when it does not; a
 #   sanitizer's report makes it exit non-zero). An example that
 #   needs a peer, or serves forever, must therefore be a complete program
 #   that makes its own peer and ends: the page's own text, not the harness,
@@ -29,6 +29,7 @@
 # private /tmp hides). CFLAGS: extra compile and link flags (a sanitized
 # build's -fsanitize=...).
 set -u
+limit=${FM_MAN_EXAMPLE_TIMEOUT:-30}
 mandir=$1 incdir=$2 libdir=$3 workdir=$4 cc=$5 extra=${6:-}
 # Absolute, or the programs' run path would miss it and the loader fall
 # back to the system's stock library.
@@ -36,7 +37,7 @@ libdir=$(cd "$libdir" && pwd) || exit 1
 [ -e "$libdir/libnanomsg.so.5" ] || { echo "FAIL: no libnanomsg.so.5 in $libdir"; exit 1; }
 mkdir -p "$workdir" && work=$(mktemp -d "$(cd "$workdir" && pwd)/run.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
-failures=0 programs=0 linked=0 transcripts=0
+failures=0 found=0 programs=0 linked=0 transcripts=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # A private network (loopback up) and /tmp per program, if the system lets us.
@@ -68,6 +69,7 @@ done
 for ex in "$work"/*.ex; do
     [ -f "$ex" ] || continue
     name=$(basename "$ex" .ex)
+    found=$((found + 1))
     first=$(sed -n '/./{p;q}' "$ex")
     case $first in
     '$ '*)
@@ -110,11 +112,11 @@ for ex in "$work"/*.ex; do
     fi
     if [ -n "$isolate" ]; then
         # shellcheck disable=SC2016 # expanded by the inner shell
-        (cd "$work" && timeout 30 $isolate sh -c \
+        (cd "$work" && timeout "$limit" $isolate sh -c \
             'mount -t tmpfs none /tmp && ip link set lo up && exec "$0"' "$work/$name" \
             > "$work/out" 2> "$work/err")
     else
-        (cd "$work" && timeout 30 "$work/$name" > "$work/out" 2> "$work/err")
+        (cd "$work" && timeout "$limit" "$work/$name" > "$work/out" 2> "$work/err")
     fi
     rc=$?
     if [ $rc -ne 0 ]; then
@@ -124,8 +126,7 @@ for ex in "$work"/*.ex; do
     fi
 done
 
-total=$((programs + linked + transcripts))
-echo "man examples: $total found; $programs programs built and run, $linked linked only, $transcripts transcripts not run"
+echo "man examples: $found found; $programs programs built and run, $linked linked only, $transcripts transcripts not run"
 [ "$programs" -gt 0 ] || fail "no example program found in $mandir"
 [ $failures -eq 0 ] || { echo "$failures example(s) failed"; exit 1; }
 echo "man examples ok"
