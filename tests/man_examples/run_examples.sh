@@ -14,7 +14,7 @@
 #   <stdlib.h>, <string.h> and "int main(void) { ... return 0; }" around it.
 # - A translation unit that defines main() is a program: built with
 #   -Wall -Wextra -Werror, linked to LIBDIR's libnanomsg, and run; it must
-#   exit 0 within 30 s (FM_MAN_EXAMPLE_TIMEOUT overrides) (what it printed is shown when it does not; a
+#   exit 0 within 60 s (FM_MAN_EXAMPLE_TIMEOUT overrides) (what it printed is shown when it does not; a
 #   sanitizer's report makes it exit non-zero). An example that
 #   needs a peer, or serves forever, must therefore be a complete program
 #   that makes its own peer and ends: the page's own text, not the harness,
@@ -29,7 +29,7 @@
 # private /tmp hides). CFLAGS: extra compile and link flags (a sanitized
 # build's -fsanitize=...).
 set -u
-limit=${FM_MAN_EXAMPLE_TIMEOUT:-30}
+limit=${FM_MAN_EXAMPLE_TIMEOUT:-60}
 mandir=$1 incdir=$2 libdir=$3 workdir=$4 cc=$5 extra=${6:-}
 # Absolute, or the programs' run path would miss it and the loader fall
 # back to the system's stock library.
