@@ -14,11 +14,11 @@
 #   <stdlib.h>, <string.h> and "int main(void) { ... return 0; }" around it.
 # - A translation unit that defines main() is a program: built with
 #   -Wall -Wextra -Werror, linked to LIBDIR's libnanomsg, and run; it must
-#   exit 0 within 60 s (FM_MAN_EXAMPLE_TIMEOUT overrides) (what it printed is shown when it does not; a
-#   sanitizer's report makes it exit non-zero). An example that
-#   needs a peer, or serves forever, must therefore be a complete program
-#   that makes its own peer and ends: the page's own text, not the harness,
-#   decides that.
+#   exit 0 within 60 s (FM_MAN_EXAMPLE_TIMEOUT seconds, if set). What it
+#   printed is shown when it does not; a sanitizer's report makes it exit
+#   non-zero. An example that needs a peer, or serves forever, must
+#   therefore be a complete program that makes its own peer and ends: the
+#   page's own text, not the harness, decides that.
 # - A translation unit without main() is linked with an empty main, so every
 #   name it uses must exist in our headers and library; its functions are
 #   not called, and it is listed as "linked, not run".
