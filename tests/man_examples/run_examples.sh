@@ -1,7 +1,7 @@
 #!/bin/sh
-# run_examples.sh MANDIR INCLUDEDIR LIBDIR WORKDIR CC [CFLAGS]: every EXAMPLE section
-# of every page in MANDIR, extracted now, compiled against our headers and
-# library, and run, so that no page's example can rot.
+# run_examples.sh MANDIR INCLUDEDIR LIBDIR WORKDIR CC [CFLAGS]: every
+# EXAMPLE section of every page in MANDIR, extracted now, compiled against
+# our headers and library, and run, so that no page's example can rot.
 #
 # The rule, the same for every page (no page is named here):
 # - Each .EX/.EE block inside the EXAMPLE (or EXAMPLES) section is one
