@@ -1,13 +1,13 @@
 #!/bin/sh
-# check_man.sh MANDIR INCLUDEDIR [CC]: the manual's own test. Fails when a
-# page makes groff or man(1) warn, lacks a section its kind must have,
-# refers to a femtomsg page that does not exist, or has a C example that does
-# not compile against our headers; and when a function declared in our
-# public headers has no page of its own. Rendering needs groff (groff-base)
+# check_man.sh MANDIR INCLUDEDIR: the manual's own test. Fails when a
+# page makes groff or man(1) warn, lacks a section its kind must have, or
+# refers to a femtomsg page that does not exist; and when a function
+# declared in our public headers has no page of its own. The examples are
+# built and run by tests/man_examples. Rendering needs groff (groff-base)
 # or man (man-db); without either the other checks still run and the test
 # reports itself skipped (exit 77).
 set -eu
-mandir=$1 incdir=$2 cc=${3:-}
+mandir=$1 incdir=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -78,39 +78,7 @@ for fn in $funcs; do
 done
 [ "$nfuncs" -gt 20 ] || fail "found only $nfuncs functions in $incdir/nanomsg/*.h"
 
-# ------------------------------------------------- examples compile cleanly
-examples=0
-if [ -n "$cc" ]; then
-  for p in $pages; do
-    case $p in *.3|*.7) ;; *) continue ;; esac
-    # Each .EX block that starts with #include is a complete translation
-    # unit; undo the roff escapes used in them.
-    awk -v dir="$work" -v page="$p" '
-      /^\.EX/ { n++; inex = 1; first = 1; next }
-      /^\.EE/ { inex = 0; next }
-      inex {
-        if (first && $0 !~ /^#include/) { inex = 0; next }
-        first = 0
-        line = $0
-        gsub(/\\e/, "\001", line); gsub(/\\-/, "-", line); gsub(/\\&/, "", line)
-        gsub(/\\\(aq/, "\047", line); gsub(/\\\(dq/, "\"", line)
-        gsub(/\001/, "\\", line)
-        print line > (dir "/" page "." n ".c")
-      }' "$mandir/$p"
-  done
-  for src in "$work"/*.c; do
-    [ -f "$src" ] || continue
-    examples=$((examples + 1))
-    if ! "$cc" -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
-        -fsyntax-only -I "$incdir" "$src" > "$work/cc.out" 2>&1; then
-      fail "example $(basename "$src" .c) does not compile:"
-      sed 's/^/    /' "$work/cc.out"
-    fi
-  done
-  [ "$examples" -gt 0 ] || fail "no C examples found"
-fi
-
-echo "man pages: $(echo "$pages" | wc -l) files, $rendered rendered, $nfuncs functions, $examples examples compiled"
+echo "man pages: $(echo "$pages" | wc -l) files, $rendered rendered, $nfuncs functions"
 [ "$failures" -eq 0 ] || { echo "$failures problem(s)"; exit 1; }
 if [ "$rendered" -eq 0 ]; then
   echo "neither groff nor man is installed: pages not rendered (skipped)"
