@@ -556,6 +556,12 @@ static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size
         expose(&s->rcv);
         v = s->rcv.fd;
         break;
+    case NN_LINGER:
+        /* As stock, which ignores the option and always reads 0: programs
+           and bindings written against it assert that answer. The value
+           set is still honoured on close (fm_sock_opt_int). */
+        v = 0;
+        break;
     case NN_SOCKET_NAME: {
         /* As stock: the padded buffer is copied, the length says strlen. */
         size_t n = strlen(s->name);
