@@ -1202,6 +1202,24 @@ static void probe_alloc(void)
         m = m2;
     R(nn_freemsg(m), "nn_freemsg it");
 
+    /* Whether the buffer moves: programs written against stock compare. */
+    char *g = nn_allocmsg(100, 0);
+    memset(g, 'g', 100);
+    char *g2 = nn_reallocmsg(g, 101);
+    line("nn_reallocmsg 100 to 101 moves -> %s, content kept -> %s", yn(g2 != g),
+         yn(g2 && g2[99] == 'g'));
+    g = g2;
+    g2 = nn_reallocmsg(g, 101);
+    line("nn_reallocmsg 101 to 101 moves -> %s", yn(g2 != g));
+    g = g2;
+    g2 = nn_reallocmsg(g, 50);
+    line("nn_reallocmsg 101 to 50 moves -> %s", yn(g2 != g));
+    g = g2;
+    g2 = nn_reallocmsg(g, 60);
+    line("nn_reallocmsg 50 to 60 moves -> %s, content kept -> %s", yn(g2 != g),
+         yn(g2 && g2[49] == 'g'));
+    nn_freemsg(g2);
+
     static const int types_[] = {1, -1, 2, 100, INT_MIN};
     for (size_t i = 0; i < sizeof(types_) / sizeof(types_[0]); i++) {
         errno = 0;
