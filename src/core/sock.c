@@ -1289,13 +1289,18 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
     int ready = 0;
     for (int i = 0; !err && i < nfds; i++) {
         fds[i].revents = 0;
-        /* A socket closed meanwhile (nn_close, nn_term) reports nothing. */
-        if (atomic_load(&held[i]->closing))
-            continue;
-        if (pfd[2 * i].revents & POLLIN)
-            fds[i].revents |= NN_POLLOUT;
-        if (pfd[2 * i + 1].revents & POLLIN)
-            fds[i].revents |= NN_POLLIN;
+        /* A socket closed meanwhile (nn_close, nn_term) is ready in each
+           direction asked for: the caller's next call on it says EBADF.
+           Returning 0 would say "timed out", which means nothing to a
+           caller that waits without limit. */
+        if (atomic_load(&held[i]->closing)) {
+            fds[i].revents = fds[i].events & (NN_POLLIN | NN_POLLOUT);
+        } else {
+            if (pfd[2 * i].revents & POLLIN)
+                fds[i].revents |= NN_POLLOUT;
+            if (pfd[2 * i + 1].revents & POLLIN)
+                fds[i].revents |= NN_POLLIN;
+        }
         if (fds[i].revents)
             ready++;
     }
