@@ -290,7 +290,14 @@ bool fm_sock_burst(struct fm_sock *s);
 
 /* Protocol side (socket lock held). */
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg);
-int fm_sock_opt_int(struct fm_sock *s, int option); /* NN_SOL_SOCKET value */
+/* An NN_SOL_SOCKET option's value as set now (NN_LINGER too, though
+   nn_getsockopt reads it as 0). Any thread, with or without the lock. */
+int fm_sock_opt_int(struct fm_sock *s, int option);
+/* NN_RCVMAXSIZE as set now, SIZE_MAX for no limit: a stream transport
+   checks every incoming message against it, so a limit set on a live
+   connection applies to its next message, as in stock. Any thread, no
+   lock; cheap. */
+size_t fm_sock_rcvmax(struct fm_sock *s);
 bool fm_sock_is_raw(struct fm_sock *s);
 int fm_sock_type(struct fm_sock *s); /* fixed for the socket's life */
 
@@ -388,15 +395,17 @@ struct fm_ep {
     bool bound;        /* nn_bind rather than nn_connect */
     char addr[NN_SOCKADDR_MAX + 1];
     struct fm_list sock_node;
-    /* Socket options as they were when the endpoint was created. */
+    /* Socket options fixed when the endpoint is created, as in stock. */
     int sndprio, rcvprio;
-    int sndbuf, rcvbuf;
-    bool sndbuf_set, rcvbuf_set; /* by the application, not defaults */
-    int rcvmaxsize;
     int reconnect_ivl, reconnect_ivl_max;
     int ipv4only;
-    int linger;
-    int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
+    /* The socket's current values, kept up to date by nn_setsockopt (so
+       read them atomically, with no lock): a transport reads them when it
+       makes a connection, so an option set after nn_bind/nn_connect
+       applies to the endpoint's next connections, as in stock. */
+    atomic_int sndbuf, rcvbuf;
+    atomic_bool sndbuf_set, rcvbuf_set; /* by the application, not defaults */
+    atomic_int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
     struct fm_tpobj *tpobj; /* the socket's at creation (may be NULL) */
     atomic_int last_error; /* 0 while healthy */
 };

@@ -5,6 +5,7 @@
    nn_poll and statistics. */
 #include "sock.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -177,6 +178,12 @@ int fm_sock_opt_int(struct fm_sock *s, int option)
     case NN_MAXTTL: return s->opt.maxttl;
     default: return -1;
     }
+}
+
+size_t fm_sock_rcvmax(struct fm_sock *s)
+{
+    int v = atomic_load_explicit(&s->opt.rcvmaxsize, memory_order_relaxed);
+    return v < 0 ? SIZE_MAX : (size_t) v;
 }
 
 bool fm_sock_closing(struct fm_sock *s) { return atomic_load(&s->closing); }
@@ -428,6 +435,39 @@ static const struct fm_transport *transport_by_level(int level, int *index)
     return NULL;
 }
 
+/* Debug builds check the "socket lock held" rules they state. */
+#ifndef NDEBUG
+static void assert_locked(struct fm_sock *s)
+{
+    int rc = pthread_mutex_trylock(&s->lock);
+    if (rc == 0)
+        pthread_mutex_unlock(&s->lock);
+    assert(rc == EBUSY);
+}
+#else
+#define assert_locked(s) ((void) (s))
+#endif
+
+/* Give an endpoint the socket's current connection options (NN_SNDBUF,
+   NN_RCVBUF, the transport's int options): as in stock, each new
+   connection takes the values in force when it is made. Socket lock held
+   (the endpoint list and the option table are the socket's). */
+static void ep_take_conn_opts(struct fm_sock *s, struct fm_ep *ep)
+{
+    assert_locked(s);
+    atomic_store(&ep->sndbuf, s->opt.sndbuf);
+    atomic_store(&ep->rcvbuf, s->opt.rcvbuf);
+    /* The value before the flag: who sees the flag sees the value. */
+    atomic_store(&ep->sndbuf_set, s->opt.sndbuf_set);
+    atomic_store(&ep->rcvbuf_set, s->opt.rcvbuf_set);
+    int t = 0;
+    while (fm_transports[t] && fm_transports[t] != ep->tp)
+        t++;
+    if (t < FM_MAX_TRANSPORTS && fm_transports[t])
+        for (int i = 0; i <= FM_MAX_TRANSPORT_OPTS; i++)
+            atomic_store(&ep->tpopts[i], s->tpopts[t][i]);
+}
+
 static int sock_setopt(struct fm_sock *s, int level, int option, const void *val,
                        size_t len)
 {
@@ -445,7 +485,10 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
             return tp->setopt_obj(option, val, len, &s->tpobj[t]);
         if (!tp || !tp->setopt)
             return -ENOPROTOOPT;
-        return tp->setopt(option, val, len, s->tpopts[t]);
+        int rc = tp->setopt(option, val, len, s->tpopts[t]);
+        for (struct fm_list *n = s->eps.next; rc == 0 && n != &s->eps; n = n->next)
+            ep_take_conn_opts(s, FM_CONTAINER(n, struct fm_ep, sock_node));
+        return rc;
     }
     if (level != NN_SOL_SOCKET)
         return -ENOPROTOOPT;
@@ -461,7 +504,8 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
     /* As stock: the length is checked before the option is looked up. */
     if (len != sizeof(int))
         return -EINVAL;
-    int v, *slot;
+    int v;
+    atomic_int *slot;
     switch (option) {
     case NN_LINGER: slot = &s->opt.linger; break;
     case NN_SNDBUF: slot = &s->opt.sndbuf; break;
@@ -500,6 +544,9 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
         s->opt.sndbuf_set = true;
     else if (option == NN_RCVBUF)
         s->opt.rcvbuf_set = true;
+    if (option == NN_SNDBUF || option == NN_RCVBUF)
+        for (struct fm_list *n = s->eps.next; n != &s->eps; n = n->next)
+            ep_take_conn_opts(s, FM_CONTAINER(n, struct fm_ep, sock_node));
     return 0;
 }
 
@@ -657,16 +704,10 @@ static int add_endpoint(int id, const char *addr, bool bind)
     fm_list_init(&ep->sock_node);
     ep->sndprio = s->opt.sndprio;
     ep->rcvprio = s->opt.rcvprio;
-    ep->sndbuf = s->opt.sndbuf;
-    ep->rcvbuf = s->opt.rcvbuf;
-    ep->sndbuf_set = s->opt.sndbuf_set;
-    ep->rcvbuf_set = s->opt.rcvbuf_set;
-    ep->rcvmaxsize = s->opt.rcvmaxsize;
     ep->reconnect_ivl = s->opt.reconnect_ivl;
     ep->reconnect_ivl_max = s->opt.reconnect_ivl_max;
     ep->ipv4only = s->opt.ipv4only;
-    ep->linger = s->opt.linger;
-    memcpy(ep->tpopts, s->tpopts[t], sizeof(ep->tpopts));
+    ep_take_conn_opts(s, ep);
     ep->tpobj = fm_tpobj_ref(s->tpobj[t]);
     /* Listed before the transport starts so that nn_close, racing with us,
        finds and stops it. */

@@ -119,7 +119,6 @@ struct conn {
     struct fm_pipe *pipe;
     struct fm_loop *loop;    /* runs everything of the connection */
     bool type_byte;
-    size_t rcvmax;  /* SIZE_MAX: no limit */
     size_t sndbuf;
 
     /* The connection's loop only (the receive side: whoever holds rx_lock). */
@@ -816,7 +815,7 @@ static int conn_parse(struct conn *c, bool *full)
             break;
         }
         uint64_t size = fm_get_u64(b + plen - 8);
-        if (size > c->rcvmax || size > SIZE_MAX / 2) {
+        if (size > fm_sock_rcvmax(c->pipe->sock) || size > SIZE_MAX / 2) {
             err = EMSGSIZE; /* before allocating anything */
             break;
         }
@@ -1059,6 +1058,8 @@ static void conn_on_release(void *arg)
    connection, whose end it must see at once to dial again); an accepted
    one runs on a loop picked from the pool (conn_begin is posted there; the
    endpoint's list is under the endpoint lock). Endpoint's loop. */
+static void set_kernel_buffers(struct fm_ep *ep, int fd);
+
 static void conn_start(struct sep *e, int fd, bool accepted)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -1074,7 +1075,6 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     c->pipe = p;
     c->loop = accepted ? fm_loop_pick() : e->loop;
     c->type_byte = e->tp->type_byte;
-    c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
     c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
     c->accepted = accepted;
     c->fd = fd;
@@ -1104,6 +1104,8 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
     if (!accepted)
         e->active = c;
+    if (accepted)
+        set_kernel_buffers(e->ep, fd);
     if (accepted && e->tp->tune)
         e->tp->tune(e->ep, fd);
     c->sops = e->tp->session;
@@ -1160,13 +1162,15 @@ static void conn_let_go(struct conn *c, struct sep *e)
    kernel's autotuning alone: a fixed 128 KiB switches it off and halves
    large-message throughput. Set before connect() and on the listener
    (accepted sockets inherit it), where TCP still picks its window scale
-   from it. */
+   from it, and again on each accepted socket: the values are the
+   socket's current ones, which may have changed since the bind. */
 static void set_kernel_buffers(struct fm_ep *ep, int fd)
 {
-    if (ep->sndbuf > 0 && ep->sndbuf_set)
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
-    if (ep->rcvbuf > 0 && ep->rcvbuf_set)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
+    int snd = ep->sndbuf, rcv = ep->rcvbuf;
+    if (snd > 0 && ep->sndbuf_set)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+    if (rcv > 0 && ep->rcvbuf_set)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 }
 
 static void sep_on_listen_timer(void *arg)

@@ -106,7 +106,6 @@ struct conn {
     struct fm_pipe *pipe; /* NULL while an accepted connection is unrouted */
     bool server;
     int msg_op;           /* WS_OP_BINARY or WS_OP_TEXT */
-    size_t rcvmax;        /* SIZE_MAX: no limit */
     size_t sndbuf;
 
     /* Loop thread only. */
@@ -179,7 +178,6 @@ struct wsep {
     char my_name[SP_NAME_MAX];  /* our subprotocol name */
     char peer_name[SP_NAME_MAX];/* the name a client asks the server for */
     int msg_op;
-    size_t rcvmax, sndbuf;
 
     /* bound */
     struct wsl *lsn;
@@ -302,10 +300,11 @@ static void tune(int fd)
 
 static void set_kernel_buffers(struct fm_ep *ep, int fd)
 {
-    if (ep->sndbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
-    if (ep->rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
+    int snd = ep->sndbuf, rcv = ep->rcvbuf;
+    if (snd > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+    if (rcv > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 }
 
 static ssize_t send_iov(int fd, struct iovec *iov, int n)
@@ -819,7 +818,6 @@ static struct conn *conn_new(int fd, bool server)
     c->fd = fd;
     c->state = CS_HTTP;
     c->msg_op = WS_OP_BINARY;
-    c->rcvmax = SIZE_MAX;
     c->sndbuf = 1;
     pthread_mutex_init(&c->lock, NULL);
     fm_msgq_init(&c->outq);
@@ -1164,8 +1162,7 @@ static int server_head(struct conn *c, bool *full)
     c->sep = e;
     fm_list_insert_tail(&e->conns, &c->node);
     c->msg_op = e->msg_op;
-    c->rcvmax = e->rcvmax;
-    c->sndbuf = e->sndbuf;
+    c->sndbuf = (size_t) e->ep->sndbuf; /* now, not at nn_bind/nn_connect */
     set_kernel_buffers(e->ep, c->fd);
     pthread_mutex_lock(&c->lock);
     c->pre_len = ws_http_switching((char *) c->pre, sizeof(c->pre), accept, e->my_name);
@@ -1334,7 +1331,7 @@ static int frames_parse(struct conn *c, bool *full)
             break;
         }
         uint64_t total = (op == WS_OP_CONT ? c->asm_len : 0) + plen;
-        if (total > c->rcvmax || total > SIZE_MAX / 2) {
+        if (total > fm_sock_rcvmax(c->pipe->sock) || total > SIZE_MAX / 2) {
             /* Refused before a byte of it is buffered. */
             conn_closing(c, WS_CLOSE_TOO_BIG, EMSGSIZE);
             break;
@@ -1675,8 +1672,7 @@ static void client_start(struct wsep *e, int fd)
     }
     c->pipe = p;
     c->msg_op = e->msg_op;
-    c->rcvmax = e->rcvmax;
-    c->sndbuf = e->sndbuf;
+    c->sndbuf = (size_t) e->ep->sndbuf; /* now, not at nn_bind/nn_connect */
     c->sep = e;
     fm_list_insert_tail(&e->conns, &c->node);
     e->active = c;
@@ -1878,8 +1874,6 @@ static struct wsep *sep_new(struct fm_ep *ep)
     e->ivl_max = ep->reconnect_ivl_max;
     e->ivl_cur = e->ivl_base;
     e->msg_op = ep->tpopts[NN_WS_MSG_TYPE] == NN_WS_MSG_TYPE_TEXT ? WS_OP_TEXT : WS_OP_BINARY;
-    e->rcvmax = ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) ep->rcvmaxsize;
-    e->sndbuf = ep->sndbuf > 0 ? (size_t) ep->sndbuf : 1;
     int type = fm_sock_type(ep->sock);
     const struct fm_proto *mine = fm_proto_find(type);
     sp_name(type, e->my_name);
