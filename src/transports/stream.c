@@ -690,8 +690,8 @@ static void conn_destroy(struct conn *c, int err)
     if (e) {
         c->sep = NULL;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-        if (err && was <= CS_ACTIVE)
-            fm_stat_add(e->sock, c->accepted ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
+        if (err && was <= CS_ACTIVE) /* as stock: by the peer or an error, either side */
+            fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
         if (!c->accepted && e->active == c) { /* dialled: on the endpoint's loop */
             e->active = NULL;
             sep_schedule_retry(e);
@@ -1125,6 +1125,7 @@ static void conn_let_go(struct conn *c, struct sep *e)
 {
     c->sep = NULL;
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+    fm_stat_add(e->sock, FM_STAT_DROPPED, 1); /* as stock: we ended it */
     int linger = e->linger;
     if (c->state != CS_ACTIVE || linger == 0) {
         sep_unlink(e, c, false);

@@ -874,8 +874,8 @@ static void conn_lose(struct conn *c, int err)
         if (c->counted) {
             c->counted = false;
             fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-            if (err)
-                fm_stat_add(e->sock, c->server ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
+            if (err) /* as stock: by the peer or an error, either side */
+                fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
         } else if (err && !c->server) {
             /* The handshake of an outgoing connection failed. */
             fm_stat_add(e->sock, FM_STAT_CONNECT_ERRORS, 1);
@@ -1523,6 +1523,7 @@ static void conn_let_go(struct conn *c, struct wsep *e)
     if (c->counted) {
         c->counted = false;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+        fm_stat_add(e->sock, FM_STAT_DROPPED, 1); /* as stock: we ended it */
     }
     if (c->state != CS_ACTIVE) {
         conn_destroy(c, 0);

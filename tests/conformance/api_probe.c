@@ -2115,6 +2115,55 @@ static void probe_live_fixed(void)
     nn_close(b);
 }
 
+/* How the end of a tcp connection is counted (nn_get_statistic(3)). */
+static void print_end(int s, const char *what)
+{
+    double end = now_ms() + LONG_WAIT;
+    while (statv(s, NN_STAT_DROPPED_CONNECTIONS) + statv(s, NN_STAT_BROKEN_CONNECTIONS) < 1 &&
+           now_ms() < end) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    line("connection end, %s: dropped %lld, broken %lld", what,
+         (long long) statv(s, NN_STAT_DROPPED_CONNECTIONS),
+         (long long) statv(s, NN_STAT_BROKEN_CONNECTIONS));
+}
+
+static void probe_conn_ends(void)
+{
+    for (int k = 0; k < 4; k++) {
+        char addr[128], buf[8];
+        int port;
+        int b = xsocket(AF_SP, NN_PAIR), c = xsocket(AF_SP, NN_PAIR);
+        setint(c, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20);
+        int beid = bind_live(b, "tcp", addr, sizeof(addr), &port);
+        int ceid = nn_connect(c, addr);
+        nn_send(c, "x", 1, 0);
+        if (beid < 0 || ceid < 0 || nn_recv(b, buf, sizeof(buf), 0) != 1) {
+            line("connection end: setup failed");
+            return;
+        }
+        switch (k) {
+        case 0: nn_close(c); c = -1; print_end(b, "listener, peer closed"); break;
+        case 1: nn_close(b); b = -1; print_end(c, "dialler, peer closed"); break;
+        case 2:
+            nn_shutdown(c, ceid);
+            print_end(c, "dialler, own nn_shutdown");
+            print_end(b, "listener, peer's nn_shutdown");
+            break;
+        case 3:
+            nn_shutdown(b, beid);
+            print_end(b, "listener, own nn_shutdown");
+            print_end(c, "dialler, peer's nn_shutdown");
+            break;
+        }
+        if (b >= 0)
+            nn_close(b);
+        if (c >= 0)
+            nn_close(c);
+    }
+}
+
 /* --------------------------------------------------------------- device */
 typedef int (*device_fn)(int, int);
 
@@ -2296,6 +2345,7 @@ int main(int argc, char **argv)
         probe_live_rcvmaxsize("tcp");
         probe_live_conn_opts();
         probe_live_fixed();
+        probe_conn_ends();
     }
     if (section("ipc", transport_supported("ipc://")))
         probe_live_rcvmaxsize("ipc");
