@@ -408,6 +408,10 @@ struct fm_ep {
     atomic_int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
     struct fm_tpobj *tpobj; /* the socket's at creation (may be NULL) */
     atomic_int last_error; /* 0 while healthy */
+    /* NN_PRINT_ERRORS: when the endpoint's last line was printed, and how
+       often the same error came back since without a line. */
+    atomic_uint_least64_t err_printed_ms;
+    atomic_uint err_repeats;
 };
 
 struct fm_transport {
@@ -458,8 +462,11 @@ enum fm_stat {
 };
 void fm_stat_add(struct fm_sock *s, enum fm_stat which, int64_t delta);
 /* An endpoint failed (connect refused, bind failed, ...): it counts in
-   NN_STAT_CURRENT_EP_ERRORS until fm_ep_clear_error, and a new error is
-   printed once on stderr when NN_PRINT_ERRORS is set. Any thread. */
+   NN_STAT_CURRENT_EP_ERRORS until fm_ep_clear_error. With NN_PRINT_ERRORS
+   set, a line goes to stderr for an error other than the endpoint's last
+   one at once, and for the same one again at most once a second, with
+   the number of times it happened since the last line. Any thread, any
+   lock held (it takes only the leaf name lock). */
 void fm_ep_report_error(struct fm_ep *ep, int err);
 /* The same with a transport's own words appended to the printed line
    (OpenSSL's reason for a failed handshake); detail may be NULL. */

@@ -218,6 +218,7 @@ int nn_socket(int domain, int protocol)
     s->opt = default_opts;
     s->snd.fd = s->rcv.fd = -1;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->name_lock, NULL);
     fm_list_init(&s->pipes);
     fm_list_init(&s->eps);
     for (int i = 0; i < 16; i++)
@@ -269,6 +270,7 @@ int nn_socket(int domain, int protocol)
         if (s->rcv.fd >= 0)
             close(s->rcv.fd);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->name_lock);
         free(st);
         free(s);
         return fail(err);
@@ -369,6 +371,7 @@ void fm_sock_unref(struct fm_sock *s)
     if (atomic_fetch_sub(&s->refs, 1) != 1)
         return;
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->name_lock);
     free(s);
 }
 
@@ -496,9 +499,11 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
     if (option == NN_SOCKET_NAME) {
         if (len >= FM_NAME_MAX)
             return -EINVAL;
+        pthread_mutex_lock(&s->name_lock);
         memset(s->name, 0, sizeof(s->name));
         if (len)
             memcpy(s->name, val, strnlen(val, len)); /* a string: up to a NUL */
+        pthread_mutex_unlock(&s->name_lock);
         return 0;
     }
     /* As stock: the length is checked before the option is looked up. */
@@ -1395,6 +1400,11 @@ uint64_t nn_get_statistic(int id, int stat)
 
 void fm_ep_report_error(struct fm_ep *ep, int err) { fm_ep_report_error_detail(ep, err, NULL); }
 
+/* A failure that keeps coming back (a peer that is down, retried every
+   NN_RECONNECT_IVL) is printed again at most this often, with a count:
+   the user sees that it goes on without a line per attempt. */
+#define ERROR_REPEAT_MS 1000
+
 void fm_ep_report_error_detail(struct fm_ep *ep, int err, const char *detail)
 {
     static atomic_int print = -1;
@@ -1405,12 +1415,30 @@ void fm_ep_report_error_detail(struct fm_ep *ep, int err, const char *detail)
     int old = atomic_exchange(&ep->last_error, err);
     if (old == 0)
         fm_stat_add(ep->sock, FM_STAT_CURRENT_EP_ERRORS, 1);
-    if (old != err && atomic_load(&print)) {
-        const char *sep = strstr(ep->addr, "://");
-        fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s%s%s\n", ep->sock->name,
-                sep ? sep + 3 : ep->addr, nn_strerror(err), detail ? ": " : "",
-                detail ? detail : "");
+    if (!atomic_load(&print))
+        return;
+    uint64_t now = fm_now_ms();
+    unsigned times = 0;
+    if (old == err) {
+        if (now - atomic_load(&ep->err_printed_ms) < ERROR_REPEAT_MS) {
+            atomic_fetch_add(&ep->err_repeats, 1);
+            return;
+        }
+        times = atomic_exchange(&ep->err_repeats, 0) + 1;
+    } else {
+        atomic_store(&ep->err_repeats, 0);
     }
+    atomic_store(&ep->err_printed_ms, now);
+    char name[FM_NAME_MAX], again[48] = "";
+    pthread_mutex_lock(&ep->sock->name_lock);
+    memcpy(name, ep->sock->name, sizeof(name));
+    pthread_mutex_unlock(&ep->sock->name_lock);
+    name[sizeof(name) - 1] = 0;
+    if (times)
+        snprintf(again, sizeof(again), " (%u times since the last report)", times);
+    const char *sep = strstr(ep->addr, "://");
+    fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s%s%s%s\n", name, sep ? sep + 3 : ep->addr,
+            nn_strerror(err), detail ? ": " : "", detail ? detail : "", again);
 }
 
 void fm_ep_clear_error(struct fm_ep *ep)

@@ -46,6 +46,10 @@ struct fm_sock {
     atomic_bool closing;
 
     struct fm_sockopts opt;
+    /* NN_SOCKET_NAME: written under the socket lock and name_lock, read
+       under either (the error printer, which may run under a connection
+       lock, takes only name_lock: a leaf). */
+    pthread_mutex_t name_lock;
     char name[FM_NAME_MAX];
     int tpopts[FM_MAX_TRANSPORTS][FM_MAX_TRANSPORT_OPTS + 1];
     struct fm_tpobj *tpobj[FM_MAX_TRANSPORTS];
