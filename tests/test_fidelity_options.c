@@ -8,7 +8,8 @@
        made afterwards (a new accepted one, a reconnected dialled one),
        not to those already up: seen in the kernel's own socket options;
      - NN_SNDPRIO and NN_RECONNECT_IVL stay as they were when the endpoint
-       was created. */
+       was created;
+     - changing them while connections are made is free of data races. */
 #include "test_api_util.h"
 
 #include <nanomsg/pipeline.h>
@@ -234,6 +235,55 @@ static void reconnect_ivl_fixed(void)
     nn_close(c);
 }
 
+/* Options changed by one thread while connections come and go and
+   messages flow: the transports read them without the socket lock, which
+   must be race-free (this case bites under ThreadSanitizer). */
+struct flipper {
+    int socks[2];
+    atomic_int stop;
+};
+
+static void *flip_main(void *arg)
+{
+    struct flipper *f = arg;
+    for (unsigned i = 0; !atomic_load(&f->stop); i++)
+        for (int k = 0; k < 2; k++) {
+            int s = f->socks[k], big = i % 2 ? -1 : 1 << 20, buf = i % 2 ? 65536 : 131072;
+            int nodelay = (int) (i % 2);
+            nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof(big));
+            nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDBUF, &buf, sizeof(buf));
+            nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVBUF, &buf, sizeof(buf));
+            nn_setsockopt(s, NN_TCP, NN_TCP_NODELAY, &nodelay, sizeof(nodelay));
+        }
+    return NULL;
+}
+
+static void options_while_connecting(void)
+{
+    char addr[NN_SOCKADDR_MAX], buf[8];
+    int port;
+    struct flipper f;
+    f.socks[0] = ta_socket(AF_SP, NN_PULL);
+    f.socks[1] = ta_socket(AF_SP, NN_PUSH);
+    atomic_init(&f.stop, 0);
+    CHECK(bind_fresh(f.socks[0], "tcp", addr, &port) >= 0);
+    ta_setint(f.socks[1], NN_SOL_SOCKET, NN_RECONNECT_IVL, 1);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, flip_main, &f) == 0);
+    int rounds = under_sanitizer() ? 30 : 100;
+    for (int i = 0; i < rounds; i++) {
+        int eid = nn_connect(f.socks[1], addr);
+        CHECK(eid >= 0);
+        CHECK(nn_send(f.socks[1], "r", 1, 0) == 1);
+        CHECK(nn_recv(f.socks[0], buf, sizeof(buf), 0) == 1);
+        CHECK(nn_shutdown(f.socks[1], eid) == 0);
+    }
+    atomic_store(&f.stop, 1);
+    pthread_join(th, NULL);
+    nn_close(f.socks[1]);
+    nn_close(f.socks[0]);
+}
+
 int main(void)
 {
     rcvmaxsize_live("ipc");
@@ -242,5 +292,6 @@ int main(void)
     conn_opts_tcp();
     sndprio_fixed();
     reconnect_ivl_fixed();
+    options_while_connecting();
     TEST_DONE();
 }
