@@ -205,6 +205,7 @@ struct sep {
 };
 
 static void conn_destroy(struct conn *c, int err);
+static void set_kernel_buffers(struct fm_ep *ep, int fd);
 static void conn_let_go(struct conn *c, struct sep *e);
 static int conn_read(struct conn *c);
 static void sep_schedule_retry(struct sep *e);
@@ -1058,8 +1059,6 @@ static void conn_on_release(void *arg)
    connection, whose end it must see at once to dial again); an accepted
    one runs on a loop picked from the pool (conn_begin is posted there; the
    endpoint's list is under the endpoint lock). Endpoint's loop. */
-static void set_kernel_buffers(struct fm_ep *ep, int fd);
-
 static void conn_start(struct sep *e, int fd, bool accepted)
 {
     struct conn *c = calloc(1, sizeof(*c));
