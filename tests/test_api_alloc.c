@@ -111,6 +111,26 @@ static void reallocate(void)
     memcpy(m, "again", 5);
     CHECK(nn_freemsg(m) == 0);
 
+    /* Growing moves the buffer, as stock's does (code written against it
+       compares the addresses); shrinking, or keeping the size, does not;
+       growing back after a shrink moves again. */
+    char *g = nn_allocmsg(100, 0);
+    memset(g, 'g', 100);
+    char *g2 = nn_reallocmsg(g, 101);
+    CHECK(g2 != NULL && g2 != g);
+    CHECK(g2 && g2[0] == 'g' && g2[99] == 'g');
+    if (g2)
+        g = g2;
+    g2 = nn_reallocmsg(g, 101);
+    CHECK(g2 == g);
+    g2 = nn_reallocmsg(g, 50);
+    CHECK(g2 == g && g2[49] == 'g');
+    g2 = nn_reallocmsg(g, 60);
+    CHECK(g2 != NULL && g2 != g && g2[49] == 'g');
+    if (g2)
+        g = g2;
+    CHECK(nn_freemsg(g) == 0);
+
     /* Growing from empty. */
     m = nn_allocmsg(0, 0);
     m = nn_reallocmsg(m, 1000);

@@ -5,7 +5,7 @@
        the next, then raises SIGKILL (once after reading our SP header or
        our 101 answer, so its death sends a FIN, once without, so the
        kernel answers with an RST): the whole message arrives intact, the
-       half one never does, the connection is counted dropped, and a new
+       half one never does, the connection is counted broken, and a new
        peer that connects is served;
      - a raw peer we connected to (it listens; tcp and ipc) does the same:
        the connection is counted broken and our socket dials again on its
@@ -385,7 +385,7 @@ static void killed_connecting_peer(enum tp tp, bool read_hdr)
     bool whole = false;
     char buf[64];
     CHECK(WAIT_FOR((whole = nn_recv(s, buf, sizeof(buf), NN_DONTWAIT) == 5) ||
-                       stat_of(s, NN_STAT_DROPPED_CONNECTIONS) == 1,
+                       stat_of(s, NN_STAT_BROKEN_CONNECTIONS) == 1,
                    10));
     if (!whole)
         whole = nn_recv(s, buf, sizeof(buf), NN_DONTWAIT) == 5;
@@ -395,7 +395,7 @@ static void killed_connecting_peer(enum tp tp, bool read_hdr)
         CHECK(!"whole message lost");
     }
     CHECK(reap(p) == 128 + SIGKILL);
-    CHECK(WAIT_FOR(stat_of(s, NN_STAT_DROPPED_CONNECTIONS) == 1, 10));
+    CHECK(WAIT_FOR(stat_of(s, NN_STAT_BROKEN_CONNECTIONS) == 1, 10));
     CHECK(WAIT_FOR(stat_of(s, NN_STAT_CURRENT_CONNECTIONS) == 0, 10));
     check_nothing_more(s);
 
@@ -508,7 +508,7 @@ static void killed_streaming_peer(enum tp tp, bool we_bind)
         CHECK(gone);
     }
     CHECK(bad == 0);
-    CHECK(stat_of(s, we_bind ? NN_STAT_DROPPED_CONNECTIONS : NN_STAT_BROKEN_CONNECTIONS) ==
+    CHECK(stat_of(s, NN_STAT_BROKEN_CONNECTIONS) ==
           rounds);
     printf("  %s: %d senders %s killed mid-stream, %ld messages of %d bytes intact and in "
            "order\n",

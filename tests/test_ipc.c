@@ -399,7 +399,7 @@ static void test_incompatible_peer(void)
     url(addr, path);
     CHECK(nn_bind(pull, addr) >= 0);
     CHECK(nn_connect(pair, addr) >= 0);
-    CHECK(WAIT_FOR(stat_of(pull, NN_STAT_DROPPED_CONNECTIONS) >= 2, 10));
+    CHECK(WAIT_FOR(stat_of(pull, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
     CHECK_ERR(nn_send(pair, "x", 1, NN_DONTWAIT), EAGAIN);
     nn_close(pair);
     nn_close(pull);

@@ -1,8 +1,8 @@
 /* test_rx_stall.c: the receive-stall deadline, over tcp, ipc and ws, with
    FM_RX_STALL_MS set small here. A raw peer that sends half a message (or,
    on ws, half a frame, or the first frame of a fragmented message) and
-   then goes silent is dropped after the interval, counted as dropped when
-   accepted and as broken when dialled (the dialler then dials again); the
+   then goes silent is dropped after the interval, counted as broken
+   whether accepted or dialled (the dialler then dials again); the
    socket serves its other connection meanwhile. Not dropped: a peer that
    sends a large message a few bytes every 100 ms for several intervals,
    and a connection holding part of a message while it is paused because
@@ -219,7 +219,7 @@ static void test_stall(enum kind kind, bool fragment)
 {
     struct bench b;
     bench_open(&b, kind, 0);
-    int64_t d0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    int64_t d0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     int fd = raw_push(&b.t);
     double t0 = tu_now();
     if (fragment) {
@@ -242,7 +242,7 @@ static void test_stall(enum kind kind, bool fragment)
         fprintf(stderr, "%s: dropped after %.2f s, before the interval\n", kind_name[kind], took);
         tu_failures++;
     }
-    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) > d0, 10));
+    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) > d0, 10));
     close(fd);
     CHECK(still_works(&b));
     bench_close(&b);
@@ -254,7 +254,7 @@ static void test_slow(enum kind kind)
 {
     struct bench b;
     bench_open(&b, kind, 0);
-    int64_t d0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    int64_t d0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     int fd = raw_push(&b.t);
     const size_t size = 200, step = 4; /* 50 steps: 5 s, more than 3 intervals */
     start_msg(kind, fd, true, size, NULL, 0);
@@ -265,7 +265,7 @@ static void test_slow(enum kind kind)
     char got[256];
     CHECK(nn_recv(b.pull, got, sizeof(got), 0) == (int) size);
     CHECK(memcmp(got, pattern, size) == 0);
-    CHECK(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) == d0);
+    CHECK(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) == d0);
     struct pollfd p = {.fd = fd, .events = POLLIN};
     CHECK(poll(&p, 1, 0) == 0); /* still open, nothing said */
     close(fd);
@@ -279,7 +279,7 @@ static void test_paused(enum kind kind)
 {
     struct bench b;
     bench_open(&b, kind, 16 * 1024);
-    int64_t d0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    int64_t d0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     int fd = raw_push(&b.t);
     enum { N = 24, SZ = 1000 };
     static uint8_t burst[(N + 1) * (SZ + 16)];
@@ -324,7 +324,7 @@ static void test_paused(enum kind kind)
             break;
         }
     }
-    CHECK(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) == d0);
+    CHECK(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) == d0);
     static char got[SZ + 1];
     for (int i = 0; i < N; i++) {
         CHECK(nn_recv(b.pull, got, sizeof(got), 0) == SZ);
@@ -333,7 +333,7 @@ static void test_paused(enum kind kind)
     raw_send(fd, pattern + SZ / 2, SZ / 2);
     CHECK(nn_recv(b.pull, got, sizeof(got), 0) == SZ);
     CHECK(memcmp(got, pattern, SZ) == 0);
-    CHECK(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) == d0);
+    CHECK(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) == d0);
     close(fd);
     bench_close(&b);
 }

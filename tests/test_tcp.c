@@ -433,7 +433,7 @@ static void test_incompatible_peer(void)
     char addr[NN_SOCKADDR_MAX];
     CHECK(bind_tcp(pull, "127.0.0.1", addr) >= 0);
     CHECK(nn_connect(pair, addr) >= 0);
-    CHECK(WAIT_FOR(stat_of(pull, NN_STAT_DROPPED_CONNECTIONS) >= 2 &&
+    CHECK(WAIT_FOR(stat_of(pull, NN_STAT_BROKEN_CONNECTIONS) >= 2 &&
                        stat_of(pair, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
     CHECK_ERR(nn_send(pair, "x", 1, NN_DONTWAIT), EAGAIN);
     nn_close(pair);
@@ -611,7 +611,7 @@ static void test_rcvmaxsize(void)
     if (got)
         nn_freemsg(got);
     CHECK(nn_send(b, big, 1001, 0) == 1001);
-    CHECK(WAIT_FOR(stat_of(a, NN_STAT_DROPPED_CONNECTIONS) == 1, 10));
+    CHECK(WAIT_FOR(stat_of(a, NN_STAT_BROKEN_CONNECTIONS) == 1, 10));
     CHECK(WAIT_FOR(stat_of(b, NN_STAT_ESTABLISHED_CONNECTIONS) == 2, 10));
     CHECK(nn_send(b, "small", 5, 0) == 5);
     CHECK(recv_is(a, "small"));

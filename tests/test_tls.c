@@ -369,7 +369,7 @@ static void test_sizes(void)
 static void expect_refused(int srv, int cli)
 {
     CHECK(WAIT_FOR(stat_of(cli, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
-    CHECK(WAIT_FOR(stat_of(srv, NN_STAT_DROPPED_CONNECTIONS) >= 2, 10));
+    CHECK(WAIT_FOR(stat_of(srv, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
     CHECK_ERR(nn_send(cli, "x", 1, NN_DONTWAIT), EAGAIN);
     CHECK(WAIT_FOR(stat_of(cli, NN_STAT_CURRENT_EP_ERRORS) == 1, 10));
 }
@@ -428,7 +428,7 @@ static void test_plain_peers(void)
     char addr[NN_SOCKADDR_MAX];
     snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port);
     CHECK(nn_connect(b, addr) >= 0);
-    CHECK(WAIT_FOR(stat_of(a, NN_STAT_DROPPED_CONNECTIONS) >= 2, 10));
+    CHECK(WAIT_FOR(stat_of(a, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
     CHECK(WAIT_FOR(stat_of(b, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
     CHECK_ERR(nn_send(b, "x", 1, NN_DONTWAIT), EAGAIN);
     nn_close(a);
@@ -454,16 +454,16 @@ static void test_mutual(void)
     int b = sock(NN_PAIR); /* no certificate */
     CHECK(set_str(b, NN_TLS_CA_FILE, path("ca.pem")) == 0);
     client(b, "localhost", port);
-    CHECK(WAIT_FOR(stat_of(a, NN_STAT_DROPPED_CONNECTIONS) >= 2, 10));
+    CHECK(WAIT_FOR(stat_of(a, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
     CHECK_ERR(nn_send(b, "x", 1, NN_DONTWAIT), EAGAIN);
     nn_close(b);
 
     b = sock(NN_PAIR); /* a certificate from a CA the server does not trust */
     CHECK(set_str(b, NN_TLS_CA_FILE, path("ca.pem")) == 0);
     CHECK(set_str(b, NN_TLS_CERT_KEY_FILE, path("evil.pem")) == 0);
-    uint64_t dropped = stat_of(a, NN_STAT_DROPPED_CONNECTIONS);
+    uint64_t dropped = stat_of(a, NN_STAT_BROKEN_CONNECTIONS);
     client(b, "localhost", port);
-    CHECK(WAIT_FOR(stat_of(a, NN_STAT_DROPPED_CONNECTIONS) >= dropped + 2, 10));
+    CHECK(WAIT_FOR(stat_of(a, NN_STAT_BROKEN_CONNECTIONS) >= dropped + 2, 10));
     CHECK_ERR(nn_send(b, "x", 1, NN_DONTWAIT), EAGAIN);
     nn_close(b);
 
@@ -505,14 +505,14 @@ static void test_stall(void)
         CHECK(connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0);
         if (partial) /* a TLS record header announcing a handshake that never comes */
             CHECK(write(fd, "\x16\x03\x01\x02\x00\x01", 6) == 6);
-        uint64_t dropped = stat_of(a, NN_STAT_DROPPED_CONNECTIONS);
+        uint64_t dropped = stat_of(a, NN_STAT_BROKEN_CONNECTIONS);
         double t0 = tu_now();
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         CHECK(poll(&pfd, 1, 15000) == 1);
         char c;
         CHECK(read(fd, &c, 1) <= 0); /* closed on us */
         CHECK(tu_now() - t0 > 1.0);    /* by the deadline, not at once */
-        CHECK(WAIT_FOR(stat_of(a, NN_STAT_DROPPED_CONNECTIONS) == dropped + 1, 10));
+        CHECK(WAIT_FOR(stat_of(a, NN_STAT_BROKEN_CONNECTIONS) == dropped + 1, 10));
         close(fd);
     }
     /* And the listener still serves. */

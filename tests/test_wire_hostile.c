@@ -175,7 +175,7 @@ static void bench_close(struct bench *b)
    the PULL untouched. */
 #define HOSTILE(b, what, body)                                                        \
     do {                                                                              \
-        int64_t dropped0 = stat_of((b)->pull, NN_STAT_DROPPED_CONNECTIONS);           \
+        int64_t dropped0 = stat_of((b)->pull, NN_STAT_BROKEN_CONNECTIONS);           \
         int fd = raw_connect(&(b)->t);                                                \
         CHECK(fd >= 0);                                                               \
         body;                                                                         \
@@ -185,7 +185,7 @@ static void bench_close(struct bench *b)
             tu_failures++;                                                            \
         }                                                                             \
         close(fd);                                                                    \
-        CHECK(WAIT_FOR(stat_of((b)->pull, NN_STAT_DROPPED_CONNECTIONS) > dropped0, 10)); \
+        CHECK(WAIT_FOR(stat_of((b)->pull, NN_STAT_BROKEN_CONNECTIONS) > dropped0, 10)); \
         CHECK(still_works(b));                                                        \
     } while (0)
 
@@ -224,7 +224,7 @@ static void test_hostile(bool ipc)
     }
 
     /* Cut short, then gone: dropped on EOF, nothing delivered. */
-    int64_t d0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    int64_t d0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     int fd = raw_connect(t);
     raw_send(fd, "\0SP", 3);
     close(fd);
@@ -232,11 +232,11 @@ static void test_hostile(bool ipc)
     send_header(fd, NN_PUSH);
     send_frame(t, fd, "truncated", 100, 9);
     close(fd);
-    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) >= d0 + 2, 10));
+    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) >= d0 + 2, 10));
     CHECK(still_works(&b)); /* and "truncated" never came out */
 
     /* A peer that vanishes with a reset in the middle of a large message. */
-    d0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    d0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     fd = raw_connect(t);
     send_header(fd, NN_PUSH);
     static uint8_t chunk[100000];
@@ -244,7 +244,7 @@ static void test_hostile(bool ipc)
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
-    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) > d0, 10));
+    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) > d0, 10));
     CHECK(still_works(&b));
 
     /* Silence, and half a header: both dropped by the header timeout; a
@@ -265,9 +265,9 @@ static void test_hostile(bool ipc)
     uint8_t hdr[8];
     CHECK(raw_read(slow, hdr, 8, 5)); /* the PULL's own header, then nothing */
     CHECK(poll(&p, 1, 0) == 0);
-    d0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    d0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     close(slow);
-    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) > d0, 10));
+    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) > d0, 10));
     close(silent);
     close(half);
     CHECK(still_works(&b));
@@ -284,7 +284,7 @@ static void test_crowd(bool ipc)
 #ifndef FM_ASAN
     struct mallinfo2 before = mallinfo2();
 #endif
-    int64_t d0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    int64_t d0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     enum { N = 200 };
     for (int i = 0; i < N; i++) {
         int fd = raw_connect(&b.t);
@@ -298,7 +298,7 @@ static void test_crowd(bool ipc)
         CHECK(closed_within(fd, 10));
         close(fd);
     }
-    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) >= d0 + N, 10));
+    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) >= d0 + N, 10));
     CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_CURRENT_CONNECTIONS) == 1, 10));
 #ifndef FM_ASAN
     struct mallinfo2 after = mallinfo2();

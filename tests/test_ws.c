@@ -547,7 +547,7 @@ static void test_reconnect(void)
     CHECK(stat_of(c, NN_STAT_BROKEN_CONNECTIONS) == 1);
     nn_close(c);
     CHECK(WAIT_FOR(stat_of(s, NN_STAT_CURRENT_CONNECTIONS) == 0, 10));
-    CHECK(stat_of(s, NN_STAT_DROPPED_CONNECTIONS) == 1);
+    CHECK(stat_of(s, NN_STAT_BROKEN_CONNECTIONS) == 1);
     nn_close(s);
 }
 
@@ -566,7 +566,7 @@ static void test_rcvmaxsize(void)
     CHECK(recv_exact(srv, p, 1000));
     /* One byte over: the connection goes (1009), the next one works. */
     CHECK(nn_send(cli, p, 1001, 0) == 1001);
-    CHECK(WAIT_FOR(stat_of(srv, NN_STAT_DROPPED_CONNECTIONS) == 1, 10));
+    CHECK(WAIT_FOR(stat_of(srv, NN_STAT_BROKEN_CONNECTIONS) == 1, 10));
     CHECK(WAIT_FOR(stat_of(srv, NN_STAT_ACCEPTED_CONNECTIONS) == 2, 10));
     CHECK(nn_send(cli, p, 999, 0) == 999);
     CHECK(recv_exact(srv, p, 999));
@@ -606,7 +606,7 @@ static void test_bad_text(void)
     CHECK(nn_send(cli, "ok \xe2\x82\xac", 6, 0) == 6);
     CHECK(recv_str(srv, "ok \xe2\x82\xac"));
     CHECK(nn_send(cli, "bad \xc0\x80", 6, 0) == 6);
-    CHECK(WAIT_FOR(stat_of(srv, NN_STAT_DROPPED_CONNECTIONS) == 1, 10));
+    CHECK(WAIT_FOR(stat_of(srv, NN_STAT_BROKEN_CONNECTIONS) == 1, 10));
     CHECK(wait_linked(cli, srv));
     /* The server, binary, sends what it likes; the text client takes
        binary frames too. */

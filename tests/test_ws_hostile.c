@@ -471,7 +471,7 @@ static void test_breaches(void)
     CHECK(read_frame(fd, &f, 10) && f.b0 == 0x88 && f.len == 0 && !f.masked);
     CHECK(raw_eof(fd, 10));
     close(fd);
-    int64_t dropped0 = stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS);
+    int64_t dropped0 = stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS);
     for (size_t i = 0; i < sizeof(breaches) / sizeof(breaches[0]); i++) {
         fd = raw_upgrade(b.port, "/h", "pull.sp.nanomsg.org");
         CHECK(fd >= 0);
@@ -489,7 +489,7 @@ static void test_breaches(void)
     /* Nothing of the breaches reached the application. */
     CHECK_ERR(nn_recv(b.pull, buf, sizeof(buf), NN_DONTWAIT), EAGAIN);
     CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_CURRENT_CONNECTIONS) == 1, 10));
-    CHECK(stat_of(b.pull, NN_STAT_DROPPED_CONNECTIONS) - dropped0 ==
+    CHECK(stat_of(b.pull, NN_STAT_BROKEN_CONNECTIONS) - dropped0 ==
           (int64_t) (sizeof(breaches) / sizeof(breaches[0])));
     bench_close(&b);
 }

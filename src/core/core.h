@@ -310,7 +310,14 @@ static inline bool fm_pipe_may_send(struct fm_pipe *p, bool *writable)
         *writable = fm_pipe_has_room(p);
     return *writable;
 }
-int fm_sock_opt_int(struct fm_sock *s, int option); /* NN_SOL_SOCKET value */
+/* An NN_SOL_SOCKET option's value as set now (NN_LINGER too, though
+   nn_getsockopt reads it as 0). Any thread, with or without the lock. */
+int fm_sock_opt_int(struct fm_sock *s, int option);
+/* NN_RCVMAXSIZE as set now, SIZE_MAX for no limit: a stream transport
+   checks every incoming message against it, so a limit set on a live
+   connection applies to its next message, as in stock. Any thread, no
+   lock; cheap. */
+size_t fm_sock_rcvmax(struct fm_sock *s);
 bool fm_sock_is_raw(struct fm_sock *s);
 int fm_sock_type(struct fm_sock *s); /* fixed for the socket's life */
 
@@ -418,17 +425,23 @@ struct fm_ep {
     bool bound;        /* nn_bind rather than nn_connect */
     char addr[NN_SOCKADDR_MAX + 1];
     struct fm_list sock_node;
-    /* Socket options as they were when the endpoint was created. */
+    /* Socket options fixed when the endpoint is created, as in stock. */
     int sndprio, rcvprio;
-    int sndbuf, rcvbuf;
-    bool sndbuf_set, rcvbuf_set; /* by the application, not defaults */
-    int rcvmaxsize;
     int reconnect_ivl, reconnect_ivl_max;
     int ipv4only;
-    int linger;
-    int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
+    /* The socket's current values, kept up to date by nn_setsockopt (so
+       read them atomically, with no lock): a transport reads them when it
+       makes a connection, so an option set after nn_bind/nn_connect
+       applies to the endpoint's next connections, as in stock. */
+    atomic_int sndbuf, rcvbuf;
+    atomic_bool sndbuf_set, rcvbuf_set; /* by the application, not defaults */
+    atomic_int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
     struct fm_tpobj *tpobj; /* the socket's at creation (may be NULL) */
     atomic_int last_error; /* 0 while healthy */
+    /* NN_PRINT_ERRORS: when the endpoint's last line was printed, and how
+       often the same error came back since without a line. */
+    atomic_uint_least64_t err_printed_ms;
+    atomic_uint err_repeats;
 };
 
 struct fm_transport {
@@ -479,8 +492,11 @@ enum fm_stat {
 };
 void fm_stat_add(struct fm_sock *s, enum fm_stat which, int64_t delta);
 /* An endpoint failed (connect refused, bind failed, ...): it counts in
-   NN_STAT_CURRENT_EP_ERRORS until fm_ep_clear_error, and a new error is
-   printed once on stderr when NN_PRINT_ERRORS is set. Any thread. */
+   NN_STAT_CURRENT_EP_ERRORS until fm_ep_clear_error. With NN_PRINT_ERRORS
+   set, a line goes to stderr for an error other than the endpoint's last
+   one at once, and for the same one again at most once a second, with
+   the number of times it happened since the last line. Any thread, any
+   lock held (it takes only the leaf name lock). */
 void fm_ep_report_error(struct fm_ep *ep, int err);
 /* The same with a transport's own words appended to the printed line
    (OpenSSL's reason for a failed handshake); detail may be NULL. */

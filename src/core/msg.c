@@ -157,25 +157,18 @@ void fm_chunk_release(struct fm_chunk *c)
     }
 }
 
+/* As stock: a buffer that grows always moves (code written against it
+   relies on the new address), one that shrinks stays where it is unless
+   another message shares it. */
 void *fm_chunk_realloc_user(void *ptr, size_t size)
 {
     struct fm_chunk *c = fm_chunk_from_user(ptr);
     if (!c)
         return NULL;
-    if (atomic_load(&c->refs) == 1 && c->data == (uint8_t *) c + FM_CHUNK_HEAD && !c->slab) {
-        if (size > SIZE_MAX - FM_CHUNK_HEAD - 16)
-            return NULL;
-        struct fm_chunk *n = realloc(c, FM_CHUNK_HEAD + size);
-        if (!n)
-            return NULL;
-        n->data = (uint8_t *) n + FM_CHUNK_HEAD;
-        n->size = size;
-        n->capacity = size;
-        n->alloc = size;
-        chunk_set_backptr(n);
-        return n->data;
+    if (size <= c->size && atomic_load(&c->refs) == 1) {
+        c->size = size;
+        return c->data;
     }
-    /* Shared or trimmed: make a private copy. */
     struct fm_chunk *n = chunk_alloc(size);
     if (!n)
         return NULL;

@@ -5,6 +5,7 @@
    nn_poll and statistics. */
 #include "sock.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -179,6 +180,12 @@ int fm_sock_opt_int(struct fm_sock *s, int option)
     }
 }
 
+size_t fm_sock_rcvmax(struct fm_sock *s)
+{
+    int v = atomic_load_explicit(&s->opt.rcvmaxsize, memory_order_relaxed);
+    return v < 0 ? SIZE_MAX : (size_t) v;
+}
+
 bool fm_sock_closing(struct fm_sock *s) { return atomic_load(&s->closing); }
 bool fm_sock_is_raw(struct fm_sock *s) { return s->domain == AF_SP_RAW; }
 int fm_sock_type(struct fm_sock *s) { return s->proto->type; }
@@ -211,6 +218,7 @@ int nn_socket(int domain, int protocol)
     s->opt = default_opts;
     s->snd.fd = s->rcv.fd = -1;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->name_lock, NULL);
     fm_list_init(&s->pipes);
     fm_list_init(&s->eps);
     for (int i = 0; i < 16; i++)
@@ -262,6 +270,7 @@ int nn_socket(int domain, int protocol)
         if (s->rcv.fd >= 0)
             close(s->rcv.fd);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->name_lock);
         free(st);
         free(s);
         return fail(err);
@@ -362,6 +371,7 @@ void fm_sock_unref(struct fm_sock *s)
     if (atomic_fetch_sub(&s->refs, 1) != 1)
         return;
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->name_lock);
     free(s);
 }
 
@@ -428,6 +438,39 @@ static const struct fm_transport *transport_by_level(int level, int *index)
     return NULL;
 }
 
+/* Debug builds check the "socket lock held" rules they state. */
+#ifndef NDEBUG
+static void assert_locked(struct fm_sock *s)
+{
+    int rc = pthread_mutex_trylock(&s->lock);
+    if (rc == 0)
+        pthread_mutex_unlock(&s->lock);
+    assert(rc == EBUSY);
+}
+#else
+#define assert_locked(s) ((void) (s))
+#endif
+
+/* Give an endpoint the socket's current connection options (NN_SNDBUF,
+   NN_RCVBUF, the transport's int options): as in stock, each new
+   connection takes the values in force when it is made. Socket lock held
+   (the endpoint list and the option table are the socket's). */
+static void ep_take_conn_opts(struct fm_sock *s, struct fm_ep *ep)
+{
+    assert_locked(s);
+    atomic_store(&ep->sndbuf, s->opt.sndbuf);
+    atomic_store(&ep->rcvbuf, s->opt.rcvbuf);
+    /* The value before the flag: who sees the flag sees the value. */
+    atomic_store(&ep->sndbuf_set, s->opt.sndbuf_set);
+    atomic_store(&ep->rcvbuf_set, s->opt.rcvbuf_set);
+    int t = 0;
+    while (fm_transports[t] && fm_transports[t] != ep->tp)
+        t++;
+    if (t < FM_MAX_TRANSPORTS && fm_transports[t])
+        for (int i = 0; i <= FM_MAX_TRANSPORT_OPTS; i++)
+            atomic_store(&ep->tpopts[i], s->tpopts[t][i]);
+}
+
 static int sock_setopt(struct fm_sock *s, int level, int option, const void *val,
                        size_t len)
 {
@@ -445,7 +488,10 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
             return tp->setopt_obj(option, val, len, &s->tpobj[t]);
         if (!tp || !tp->setopt)
             return -ENOPROTOOPT;
-        return tp->setopt(option, val, len, s->tpopts[t]);
+        int rc = tp->setopt(option, val, len, s->tpopts[t]);
+        for (struct fm_list *n = s->eps.next; rc == 0 && n != &s->eps; n = n->next)
+            ep_take_conn_opts(s, FM_CONTAINER(n, struct fm_ep, sock_node));
+        return rc;
     }
     if (level != NN_SOL_SOCKET)
         return -ENOPROTOOPT;
@@ -453,15 +499,18 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
     if (option == NN_SOCKET_NAME) {
         if (len >= FM_NAME_MAX)
             return -EINVAL;
+        pthread_mutex_lock(&s->name_lock);
         memset(s->name, 0, sizeof(s->name));
         if (len)
             memcpy(s->name, val, strnlen(val, len)); /* a string: up to a NUL */
+        pthread_mutex_unlock(&s->name_lock);
         return 0;
     }
     /* As stock: the length is checked before the option is looked up. */
     if (len != sizeof(int))
         return -EINVAL;
-    int v, *slot;
+    int v;
+    atomic_int *slot;
     switch (option) {
     case NN_LINGER: slot = &s->opt.linger; break;
     case NN_SNDBUF: slot = &s->opt.sndbuf; break;
@@ -500,6 +549,9 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
         s->opt.sndbuf_set = true;
     else if (option == NN_RCVBUF)
         s->opt.rcvbuf_set = true;
+    if (option == NN_SNDBUF || option == NN_RCVBUF)
+        for (struct fm_list *n = s->eps.next; n != &s->eps; n = n->next)
+            ep_take_conn_opts(s, FM_CONTAINER(n, struct fm_ep, sock_node));
     return 0;
 }
 
@@ -555,6 +607,12 @@ static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size
             return -ENOPROTOOPT;
         expose(&s->rcv);
         v = s->rcv.fd;
+        break;
+    case NN_LINGER:
+        /* As stock, which ignores the option and always reads 0: programs
+           and bindings written against it assert that answer. The value
+           set is still honoured on close (fm_sock_opt_int). */
+        v = 0;
         break;
     case NN_SOCKET_NAME: {
         /* As stock: the padded buffer is copied, the length says strlen. */
@@ -651,16 +709,10 @@ static int add_endpoint(int id, const char *addr, bool bind)
     fm_list_init(&ep->sock_node);
     ep->sndprio = s->opt.sndprio;
     ep->rcvprio = s->opt.rcvprio;
-    ep->sndbuf = s->opt.sndbuf;
-    ep->rcvbuf = s->opt.rcvbuf;
-    ep->sndbuf_set = s->opt.sndbuf_set;
-    ep->rcvbuf_set = s->opt.rcvbuf_set;
-    ep->rcvmaxsize = s->opt.rcvmaxsize;
     ep->reconnect_ivl = s->opt.reconnect_ivl;
     ep->reconnect_ivl_max = s->opt.reconnect_ivl_max;
     ep->ipv4only = s->opt.ipv4only;
-    ep->linger = s->opt.linger;
-    memcpy(ep->tpopts, s->tpopts[t], sizeof(ep->tpopts));
+    ep_take_conn_opts(s, ep);
     ep->tpobj = fm_tpobj_ref(s->tpobj[t]);
     /* Listed before the transport starts so that nn_close, racing with us,
        finds and stops it. */
@@ -1283,13 +1335,18 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
     int ready = 0;
     for (int i = 0; !err && i < nfds; i++) {
         fds[i].revents = 0;
-        /* A socket closed meanwhile (nn_close, nn_term) reports nothing. */
-        if (atomic_load(&held[i]->closing))
-            continue;
-        if (pfd[2 * i].revents & POLLIN)
-            fds[i].revents |= NN_POLLOUT;
-        if (pfd[2 * i + 1].revents & POLLIN)
-            fds[i].revents |= NN_POLLIN;
+        /* A socket closed meanwhile (nn_close, nn_term) is ready in each
+           direction asked for: the caller's next call on it says EBADF.
+           Returning 0 would say "timed out", which means nothing to a
+           caller that waits without limit. */
+        if (atomic_load(&held[i]->closing)) {
+            fds[i].revents = fds[i].events & (NN_POLLIN | NN_POLLOUT);
+        } else {
+            if (pfd[2 * i].revents & POLLIN)
+                fds[i].revents |= NN_POLLOUT;
+            if (pfd[2 * i + 1].revents & POLLIN)
+                fds[i].revents |= NN_POLLIN;
+        }
         if (fds[i].revents)
             ready++;
     }
@@ -1343,6 +1400,11 @@ uint64_t nn_get_statistic(int id, int stat)
 
 void fm_ep_report_error(struct fm_ep *ep, int err) { fm_ep_report_error_detail(ep, err, NULL); }
 
+/* A failure that keeps coming back (a peer that is down, retried every
+   NN_RECONNECT_IVL) is printed again at most this often, with a count:
+   the user sees that it goes on without a line per attempt. */
+#define ERROR_REPEAT_MS 1000
+
 void fm_ep_report_error_detail(struct fm_ep *ep, int err, const char *detail)
 {
     static atomic_int print = -1;
@@ -1353,12 +1415,30 @@ void fm_ep_report_error_detail(struct fm_ep *ep, int err, const char *detail)
     int old = atomic_exchange(&ep->last_error, err);
     if (old == 0)
         fm_stat_add(ep->sock, FM_STAT_CURRENT_EP_ERRORS, 1);
-    if (old != err && atomic_load(&print)) {
-        const char *sep = strstr(ep->addr, "://");
-        fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s%s%s\n", ep->sock->name,
-                sep ? sep + 3 : ep->addr, nn_strerror(err), detail ? ": " : "",
-                detail ? detail : "");
+    if (!atomic_load(&print))
+        return;
+    uint64_t now = fm_now_ms();
+    unsigned times = 0;
+    if (old == err) {
+        if (now - atomic_load(&ep->err_printed_ms) < ERROR_REPEAT_MS) {
+            atomic_fetch_add(&ep->err_repeats, 1);
+            return;
+        }
+        times = atomic_exchange(&ep->err_repeats, 0) + 1;
+    } else {
+        atomic_store(&ep->err_repeats, 0);
     }
+    atomic_store(&ep->err_printed_ms, now);
+    char name[FM_NAME_MAX], again[48] = "";
+    pthread_mutex_lock(&ep->sock->name_lock);
+    memcpy(name, ep->sock->name, sizeof(name));
+    pthread_mutex_unlock(&ep->sock->name_lock);
+    name[sizeof(name) - 1] = 0;
+    if (times)
+        snprintf(again, sizeof(again), " (%u times since the last report)", times);
+    const char *sep = strstr(ep->addr, "://");
+    fprintf(stderr, "nanomsg: socket.%s[%s]: Error: %s%s%s%s\n", name, sep ? sep + 3 : ep->addr,
+            nn_strerror(err), detail ? ": " : "", detail ? detail : "", again);
 }
 
 void fm_ep_clear_error(struct fm_ep *ep)

@@ -8,11 +8,14 @@
 #define FM_MAX_TRANSPORTS 8
 #define FM_NAME_MAX 64
 
+/* Written under the socket lock, read without it too: a transport checks
+   NN_RCVMAXSIZE on every incoming message and reads NN_LINGER when an
+   endpoint closes. */
 struct fm_sockopts {
-    int linger, sndbuf, rcvbuf, sndtimeo, rcvtimeo;
-    int reconnect_ivl, reconnect_ivl_max;
-    int sndprio, rcvprio, ipv4only, rcvmaxsize, maxttl;
-    bool sndbuf_set, rcvbuf_set; /* the application chose them */
+    atomic_int linger, sndbuf, rcvbuf, sndtimeo, rcvtimeo;
+    atomic_int reconnect_ivl, reconnect_ivl_max;
+    atomic_int sndprio, rcvprio, ipv4only, rcvmaxsize, maxttl;
+    atomic_bool sndbuf_set, rcvbuf_set; /* the application chose them */
 };
 
 /* One direction's readiness. The protocol's word is kept in `ready`; the
@@ -43,6 +46,10 @@ struct fm_sock {
     atomic_bool closing;
 
     struct fm_sockopts opt;
+    /* NN_SOCKET_NAME: written under the socket lock and name_lock, read
+       under either (the error printer, which may run under a connection
+       lock, takes only name_lock: a leaf). */
+    pthread_mutex_t name_lock;
     char name[FM_NAME_MAX];
     int tpopts[FM_MAX_TRANSPORTS][FM_MAX_TRANSPORT_OPTS + 1];
     struct fm_tpobj *tpobj[FM_MAX_TRANSPORTS];

@@ -119,7 +119,6 @@ struct conn {
     struct fm_pipe *pipe;
     struct fm_loop *loop;    /* runs everything of the connection */
     bool type_byte;
-    size_t rcvmax;  /* SIZE_MAX: no limit */
     size_t sndbuf;
 
     /* The connection's loop only (the receive side: whoever holds rx_lock). */
@@ -206,6 +205,7 @@ struct sep {
 };
 
 static void conn_destroy(struct conn *c, int err);
+static void set_kernel_buffers(struct fm_ep *ep, int fd);
 static void conn_let_go(struct conn *c, struct sep *e);
 static int conn_read(struct conn *c);
 static void sep_schedule_retry(struct sep *e);
@@ -714,8 +714,8 @@ static void conn_destroy(struct conn *c, int err)
     if (e) {
         c->sep = NULL;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-        if (err && was <= CS_ACTIVE)
-            fm_stat_add(e->sock, c->accepted ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
+        if (err && was <= CS_ACTIVE) /* as stock: by the peer or an error, either side */
+            fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
         if (!c->accepted && e->active == c) { /* dialled: on the endpoint's loop */
             e->active = NULL;
             sep_schedule_retry(e);
@@ -839,7 +839,7 @@ static int conn_parse(struct conn *c, bool *full)
             break;
         }
         uint64_t size = fm_get_u64(b + plen - 8);
-        if (size > c->rcvmax || size > SIZE_MAX / 2) {
+        if (size > fm_sock_rcvmax(c->pipe->sock) || size > SIZE_MAX / 2) {
             err = EMSGSIZE; /* before allocating anything */
             break;
         }
@@ -1107,7 +1107,6 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     c->pipe = p;
     c->loop = accepted ? fm_loop_pick() : e->loop;
     c->type_byte = e->tp->type_byte;
-    c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;
     c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
     c->accepted = accepted;
     c->fd = fd;
@@ -1137,6 +1136,8 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
     if (!accepted)
         e->active = c;
+    if (accepted)
+        set_kernel_buffers(e->ep, fd);
     if (accepted && e->tp->tune)
         e->tp->tune(e->ep, fd);
     c->sops = e->tp->session;
@@ -1156,6 +1157,7 @@ static void conn_let_go(struct conn *c, struct sep *e)
 {
     c->sep = NULL;
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+    fm_stat_add(e->sock, FM_STAT_DROPPED, 1); /* as stock: we ended it */
     int linger = e->linger;
     if (c->state != CS_ACTIVE || linger == 0) {
         sep_unlink(e, c, false);
@@ -1193,13 +1195,15 @@ static void conn_let_go(struct conn *c, struct sep *e)
    kernel's autotuning alone: a fixed 128 KiB switches it off and halves
    large-message throughput. Set before connect() and on the listener
    (accepted sockets inherit it), where TCP still picks its window scale
-   from it. */
+   from it, and again on each accepted socket: the values are the
+   socket's current ones, which may have changed since the bind. */
 static void set_kernel_buffers(struct fm_ep *ep, int fd)
 {
-    if (ep->sndbuf > 0 && ep->sndbuf_set)
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
-    if (ep->rcvbuf > 0 && ep->rcvbuf_set)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
+    int snd = ep->sndbuf, rcv = ep->rcvbuf;
+    if (snd > 0 && ep->sndbuf_set)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+    if (rcv > 0 && ep->rcvbuf_set)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 }
 
 static void sep_on_listen_timer(void *arg)

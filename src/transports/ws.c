@@ -117,7 +117,6 @@ struct conn {
     struct fm_pipe *pipe; /* NULL while an accepted connection is unrouted */
     bool server;
     int msg_op;           /* WS_OP_BINARY or WS_OP_TEXT */
-    size_t rcvmax;        /* SIZE_MAX: no limit */
     size_t sndbuf;
 
     /* Loop thread only. */
@@ -190,7 +189,6 @@ struct wsep {
     char my_name[SP_NAME_MAX];  /* our subprotocol name */
     char peer_name[SP_NAME_MAX];/* the name a client asks the server for */
     int msg_op;
-    size_t rcvmax, sndbuf;
     char *origins;              /* NN_WS_ORIGINS at creation; NULL: any */
 
     /* bound */
@@ -314,10 +312,11 @@ static void tune(int fd)
 
 static void set_kernel_buffers(struct fm_ep *ep, int fd)
 {
-    if (ep->sndbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ep->sndbuf, sizeof(ep->sndbuf));
-    if (ep->rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ep->rcvbuf, sizeof(ep->rcvbuf));
+    int snd = ep->sndbuf, rcv = ep->rcvbuf;
+    if (snd > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+    if (rcv > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 }
 
 static ssize_t send_iov(int fd, struct iovec *iov, int n)
@@ -846,7 +845,6 @@ static struct conn *conn_new(int fd, bool server)
     c->fd = fd;
     c->state = CS_HTTP;
     c->msg_op = WS_OP_BINARY;
-    c->rcvmax = SIZE_MAX;
     c->sndbuf = 1;
     pthread_mutex_init(&c->lock, NULL);
     fm_msgq_init(&c->outq);
@@ -903,8 +901,8 @@ static void conn_lose(struct conn *c, int err)
         if (c->counted) {
             c->counted = false;
             fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-            if (err)
-                fm_stat_add(e->sock, c->server ? FM_STAT_DROPPED : FM_STAT_BROKEN, 1);
+            if (err) /* as stock: by the peer or an error, either side */
+                fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
         } else if (err && !c->server) {
             /* The handshake of an outgoing connection failed. */
             fm_stat_add(e->sock, FM_STAT_CONNECT_ERRORS, 1);
@@ -1199,8 +1197,7 @@ static int server_head(struct conn *c, bool *full)
     c->sep = e;
     fm_list_insert_tail(&e->conns, &c->node);
     c->msg_op = e->msg_op;
-    c->rcvmax = e->rcvmax;
-    c->sndbuf = e->sndbuf;
+    c->sndbuf = (size_t) e->ep->sndbuf; /* now, not at nn_bind/nn_connect */
     set_kernel_buffers(e->ep, c->fd);
     pthread_mutex_lock(&c->lock);
     c->pre_len = ws_http_switching((char *) c->pre, sizeof(c->pre), accept, e->my_name);
@@ -1369,7 +1366,7 @@ static int frames_parse(struct conn *c, bool *full)
             break;
         }
         uint64_t total = (op == WS_OP_CONT ? c->asm_len : 0) + plen;
-        if (total > c->rcvmax || total > SIZE_MAX / 2) {
+        if (total > fm_sock_rcvmax(c->pipe->sock) || total > SIZE_MAX / 2) {
             /* Refused before a byte of it is buffered. */
             conn_closing(c, WS_CLOSE_TOO_BIG, EMSGSIZE);
             break;
@@ -1561,6 +1558,7 @@ static void conn_let_go(struct conn *c, struct wsep *e)
     if (c->counted) {
         c->counted = false;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
+        fm_stat_add(e->sock, FM_STAT_DROPPED, 1); /* as stock: we ended it */
     }
     if (c->state != CS_ACTIVE) {
         conn_destroy(c, 0);
@@ -1736,8 +1734,7 @@ static void client_start(struct wsep *e, int fd)
     }
     c->pipe = p;
     c->msg_op = e->msg_op;
-    c->rcvmax = e->rcvmax;
-    c->sndbuf = e->sndbuf;
+    c->sndbuf = (size_t) e->ep->sndbuf; /* now, not at nn_bind/nn_connect */
     c->sep = e;
     fm_list_insert_tail(&e->conns, &c->node);
     e->active = c;
@@ -1952,8 +1949,6 @@ static struct wsep *sep_new(struct fm_ep *ep)
         free(e);
         return NULL;
     }
-    e->rcvmax = ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) ep->rcvmaxsize;
-    e->sndbuf = ep->sndbuf > 0 ? (size_t) ep->sndbuf : 1;
     int type = fm_sock_type(ep->sock);
     const struct fm_proto *mine = fm_proto_find(type);
     sp_name(type, e->my_name);

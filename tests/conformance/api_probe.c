@@ -46,6 +46,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #define LONG_WAIT 5000 /* ms: a blocking call that must succeed */
 
@@ -1202,6 +1206,24 @@ static void probe_alloc(void)
         m = m2;
     R(nn_freemsg(m), "nn_freemsg it");
 
+    /* Whether the buffer moves: programs written against stock compare. */
+    char *g = nn_allocmsg(100, 0);
+    memset(g, 'g', 100);
+    char *g2 = nn_reallocmsg(g, 101);
+    line("nn_reallocmsg 100 to 101 moves -> %s, content kept -> %s", yn(g2 != g),
+         yn(g2 && g2[99] == 'g'));
+    g = g2;
+    g2 = nn_reallocmsg(g, 101);
+    line("nn_reallocmsg 101 to 101 moves -> %s", yn(g2 != g));
+    g = g2;
+    g2 = nn_reallocmsg(g, 50);
+    line("nn_reallocmsg 101 to 50 moves -> %s", yn(g2 != g));
+    g = g2;
+    g2 = nn_reallocmsg(g, 60);
+    line("nn_reallocmsg 50 to 60 moves -> %s, content kept -> %s", yn(g2 != g),
+         yn(g2 && g2[49] == 'g'));
+    nn_freemsg(g2);
+
     static const int types_[] = {1, -1, 2, 100, INT_MIN};
     for (size_t i = 0; i < sizeof(types_) / sizeof(types_[0]); i++) {
         errno = 0;
@@ -1895,6 +1917,253 @@ static void probe_ws(void)
     nn_close(s);
 }
 
+/* ------------------------------------------- options after bind/connect
+   Which options reach the endpoints that already exist (nn_setsockopt(3),
+   "When a change takes effect"): NN_RCVMAXSIZE on live connections, the
+   buffer sizes and TCP_NODELAY on connections made afterwards (seen in the
+   kernel's socket options), SNDPRIO, IPV4ONLY and RECONNECT_IVL never. */
+static int live_port;
+
+static int bind_live_on(int s, const char *scheme, const char *host, char *addr, size_t n,
+                        int *port)
+{
+    for (int i = 0; i < 200; i++) {
+        if (!live_port)
+            live_port = 20000 + (int) ((unsigned) getpid() * 37u % 11000u);
+        *port = live_port++;
+        if (strcmp(scheme, "ipc") == 0)
+            snprintf(addr, n, "ipc:///tmp/fm-probe-live-%d-%d.ipc", (int) getpid(), *port);
+        else
+            snprintf(addr, n, "%s://%s:%d", scheme, host, *port);
+        int eid = nn_bind(s, addr);
+        if (eid >= 0 || errno != EADDRINUSE)
+            return eid;
+    }
+    return -1;
+}
+
+static int bind_live(int s, const char *scheme, char *addr, size_t n, int *port)
+{
+    return bind_live_on(s, scheme, "127.0.0.1", addr, n, port);
+}
+
+static int64_t statv(int s, int st) { return (int64_t) nn_get_statistic(s, st); }
+
+static int until_stat(int s, int st, int64_t atleast, int ms)
+{
+    double end = now_ms() + ms;
+    while (statv(s, st) < atleast) {
+        if (now_ms() > end)
+            return 0;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return 1;
+}
+
+static void probe_live_rcvmaxsize(const char *scheme)
+{
+    char addr[128], buf[16];
+    int port;
+    int b = xsocket(AF_SP, NN_PAIR), c = xsocket(AF_SP, NN_PAIR);
+    setint(b, NN_SOL_SOCKET, NN_RCVTIMEO, 1000);
+    setint(c, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20);
+    if (bind_live(b, scheme, addr, sizeof(addr), &port) < 0 || nn_connect(c, addr) < 0) {
+        line("live RCVMAXSIZE: setup failed");
+        return;
+    }
+    nn_send(c, "AB", 2, 0);
+    R(nn_recv(b, buf, sizeof(buf), 0), "live RCVMAXSIZE: before");
+    setint(b, NN_SOL_SOCKET, NN_RCVMAXSIZE, 4);
+    nn_send(c, "ABCD", 4, 0);
+    R(nn_recv(b, buf, sizeof(buf), 0), "RCVMAXSIZE 4 set after connect: 4 bytes");
+    nn_send(c, "ABCDE", 5, 0);
+    R(nn_recv(b, buf, sizeof(buf), 0), "RCVMAXSIZE 4 set after connect: 5 bytes");
+    nn_close(c);
+    nn_close(b);
+}
+
+static int tcp_fd_on(int port, int accepted, int not)
+{
+    for (int fd = 3; fd < 4096; fd++) {
+        struct sockaddr_in a, p;
+        socklen_t al = sizeof(a), pl = sizeof(p);
+        if (fd == not || getsockname(fd, (struct sockaddr *) &a, &al) != 0 ||
+            a.sin_family != AF_INET || getpeername(fd, (struct sockaddr *) &p, &pl) != 0)
+            continue;
+        if (ntohs(accepted ? a.sin_port : p.sin_port) == port)
+            return fd;
+    }
+    return -1;
+}
+
+static const char *kbufs(int fd, int snd, int rcv, int nodelay)
+{
+    static char out[64];
+    int v[3] = {-1, -1, -1};
+    socklen_t l = sizeof(int);
+    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v[0], &l);
+    l = sizeof(int);
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v[1], &l);
+    l = sizeof(int);
+    getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v[2], &l);
+    snprintf(out, sizeof(out), "SO_SNDBUF %s, SO_RCVBUF %s, NODELAY %s",
+             v[0] == 2 * snd ? "as set" : "not as set", v[1] == 2 * rcv ? "as set" : "not as set",
+             v[2] == nodelay ? "as set" : "not as set");
+    return out;
+}
+
+static void probe_live_conn_opts(void)
+{
+    char addr[128], buf[8];
+    int port, one = 1;
+    int b = xsocket(AF_SP, NN_PULL), c = xsocket(AF_SP, NN_PUSH);
+    setint(c, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20);
+    int beid = bind_live(b, "tcp", addr, sizeof(addr), &port);
+    if (beid < 0 || nn_connect(c, addr) < 0) {
+        line("live buffers: setup failed");
+        return;
+    }
+    nn_send(c, "x", 1, 0);
+    nn_recv(b, buf, sizeof(buf), 0);
+    for (int i = 0; i < 2; i++) {
+        int s = i ? c : b;
+        setint(s, NN_SOL_SOCKET, NN_SNDBUF, 8192);
+        setint(s, NN_SOL_SOCKET, NN_RCVBUF, 16384);
+        nn_setsockopt(s, NN_TCP, NN_TCP_NODELAY, &one, sizeof(one));
+    }
+    int fa = tcp_fd_on(port, 1, -1), fd = tcp_fd_on(port, 0, -1);
+    line("SNDBUF/RCVBUF/TCP_NODELAY set after bind: live accepted connection -> %s",
+         fa < 0 ? "none" : kbufs(fa, 8192, 16384, 1));
+    line("SNDBUF/RCVBUF/TCP_NODELAY set after connect: live dialled connection -> %s",
+         fd < 0 ? "none" : kbufs(fd, 8192, 16384, 1));
+    int c2 = xsocket(AF_SP, NN_PUSH);
+    nn_connect(c2, addr);
+    nn_send(c2, "x", 1, 0);
+    nn_recv(b, buf, sizeof(buf), 0);
+    int fa2 = tcp_fd_on(port, 1, fa);
+    line("SNDBUF/RCVBUF/TCP_NODELAY set after bind: next accepted connection -> %s",
+         fa2 < 0 ? "none" : kbufs(fa2, 8192, 16384, 1));
+    nn_close(c2);
+    nn_shutdown(b, beid);
+    until_stat(c, NN_STAT_BROKEN_CONNECTIONS, 1, LONG_WAIT);
+    nn_bind(b, addr);
+    nn_send(c, "y", 1, 0);
+    nn_recv(b, buf, sizeof(buf), 0);
+    int fd2 = tcp_fd_on(port, 0, -1);
+    line("SNDBUF/RCVBUF/TCP_NODELAY set after connect: reconnected dialled connection -> %s",
+         fd2 < 0 ? "none" : kbufs(fd2, 8192, 16384, 1));
+    nn_close(c);
+    nn_close(b);
+}
+
+static void probe_live_fixed(void)
+{
+    /* SNDPRIO raised between two nn_connect calls. */
+    int p1 = xsocket(AF_SP, NN_PULL), p2 = xsocket(AF_SP, NN_PULL), push = xsocket(AF_SP, NN_PUSH);
+    char a1[64], a2[64], buf[4];
+    nn_bind(p1, fresh_addr(a1, sizeof(a1)));
+    nn_bind(p2, fresh_addr(a2, sizeof(a2)));
+    nn_connect(push, a1);
+    setint(push, NN_SOL_SOCKET, NN_SNDPRIO, 1);
+    nn_connect(push, a2);
+    for (int i = 0; i < 10; i++)
+        nn_send(push, "m", 1, 0);
+    int n1 = 0, n2 = 0;
+    while (nn_recv(p1, buf, sizeof(buf), NN_DONTWAIT) >= 0)
+        n1++;
+    while (nn_recv(p2, buf, sizeof(buf), NN_DONTWAIT) >= 0)
+        n2++;
+    line("SNDPRIO 1 set between two connects: 10 sent go %d to the first, %d to the second", n1,
+         n2);
+    nn_close(push);
+    nn_close(p1);
+    nn_close(p2);
+
+    /* RECONNECT_IVL raised while connects keep failing. */
+    char addr[128];
+    int port;
+    int l = xsocket(AF_SP, NN_PAIR);
+    bind_live(l, "tcp", addr, sizeof(addr), &port);
+    nn_close(l);
+    int c = xsocket(AF_SP, NN_PAIR);
+    setint(c, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20);
+    nn_connect(c, addr);
+    until_stat(c, NN_STAT_CONNECT_ERRORS, 2, LONG_WAIT);
+    setint(c, NN_SOL_SOCKET, NN_RECONNECT_IVL, 10000);
+    int64_t e0 = statv(c, NN_STAT_CONNECT_ERRORS);
+    line("RECONNECT_IVL 20 raised to 10000 after connect: attempts go on at 20 ms -> %s",
+         yn(until_stat(c, NN_STAT_CONNECT_ERRORS, e0 + 3, LONG_WAIT)));
+    nn_close(c);
+
+    /* IPV4ONLY cleared after binding "*". */
+    int b = xsocket(AF_SP, NN_PAIR), c6 = xsocket(AF_SP, NN_PAIR), zero = 0;
+    char a6[128];
+    if (bind_live_on(b, "tcp", "*", addr, sizeof(addr), &port) >= 0) {
+        {
+            setint(b, NN_SOL_SOCKET, NN_IPV4ONLY, 0);
+            nn_setsockopt(c6, NN_SOL_SOCKET, NN_IPV4ONLY, &zero, sizeof(zero));
+            setint(c6, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20);
+            snprintf(a6, sizeof(a6), "tcp://[::1]:%d", port);
+            nn_connect(c6, a6);
+            until_stat(c6, NN_STAT_CONNECT_ERRORS, 3, LONG_WAIT);
+            line("IPV4ONLY 0 set after binding *: IPv6 peers accepted -> %s",
+                 yn(statv(b, NN_STAT_ACCEPTED_CONNECTIONS) > 0));
+        }
+    }
+    nn_close(c6);
+    nn_close(b);
+}
+
+/* How the end of a tcp connection is counted (nn_get_statistic(3)). */
+static void print_end(int s, const char *what)
+{
+    double end = now_ms() + LONG_WAIT;
+    while (statv(s, NN_STAT_DROPPED_CONNECTIONS) + statv(s, NN_STAT_BROKEN_CONNECTIONS) < 1 &&
+           now_ms() < end) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    line("connection end, %s: dropped %lld, broken %lld", what,
+         (long long) statv(s, NN_STAT_DROPPED_CONNECTIONS),
+         (long long) statv(s, NN_STAT_BROKEN_CONNECTIONS));
+}
+
+static void probe_conn_ends(void)
+{
+    for (int k = 0; k < 4; k++) {
+        char addr[128], buf[8];
+        int port;
+        int b = xsocket(AF_SP, NN_PAIR), c = xsocket(AF_SP, NN_PAIR);
+        setint(c, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20);
+        int beid = bind_live(b, "tcp", addr, sizeof(addr), &port);
+        int ceid = nn_connect(c, addr);
+        nn_send(c, "x", 1, 0);
+        if (beid < 0 || ceid < 0 || nn_recv(b, buf, sizeof(buf), 0) != 1) {
+            line("connection end: setup failed");
+            return;
+        }
+        switch (k) {
+        case 0: nn_close(c); c = -1; print_end(b, "listener, peer closed"); break;
+        case 1: nn_close(b); b = -1; print_end(c, "dialler, peer closed"); break;
+        case 2:
+            nn_shutdown(c, ceid);
+            print_end(c, "dialler, own nn_shutdown");
+            print_end(b, "listener, peer's nn_shutdown");
+            break;
+        case 3:
+            nn_shutdown(b, beid);
+            print_end(b, "listener, own nn_shutdown");
+            print_end(c, "dialler, peer's nn_shutdown");
+            break;
+        }
+        if (b >= 0)
+            nn_close(b);
+        if (c >= 0)
+            nn_close(c);
+    }
+}
+
 /* --------------------------------------------------------------- device */
 typedef int (*device_fn)(int, int);
 
@@ -2072,6 +2341,16 @@ int main(int argc, char **argv)
         probe_ipc();
     if (section("ws", transport_supported("ws://")))
         probe_ws();
+    if (section("tcp", transport_supported("tcp://"))) {
+        probe_live_rcvmaxsize("tcp");
+        probe_live_conn_opts();
+        probe_live_fixed();
+        probe_conn_ends();
+    }
+    if (section("ipc", transport_supported("ipc://")))
+        probe_live_rcvmaxsize("ipc");
+    if (section("ws", transport_supported("ws://")))
+        probe_live_rcvmaxsize("ws");
     device_fn dev = (device_fn) dlsym(RTLD_DEFAULT, "nn_device");
     if (section("device", dev != NULL))
         probe_device(dev);

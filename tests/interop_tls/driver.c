@@ -213,7 +213,7 @@ int main(int argc, char **argv)
     snprintf(url, sizeof(url), "tls+tcp://localhost:%d", port);
     struct child c = spawn("refused", url, path("ca.pem"), NULL);
     CHECK(finish(&c) == 0);
-    CHECK(WAIT_FOR(nn_get_statistic(s, NN_STAT_DROPPED_CONNECTIONS) >= 1, 10));
+    CHECK(WAIT_FOR(nn_get_statistic(s, NN_STAT_BROKEN_CONNECTIONS) >= 1, 10));
     nn_close(s);
     /* femtomsg requires a client certificate NNG does not have. */
     s = fm_sock(NN_REP);
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
     snprintf(url, sizeof(url), "tls+tcp://localhost:%d", port);
     c = spawn("refused", url, path("ca.pem"), NULL);
     CHECK(finish(&c) == 0);
-    CHECK(WAIT_FOR(nn_get_statistic(s, NN_STAT_DROPPED_CONNECTIONS) >= 1, 10));
+    CHECK(WAIT_FOR(nn_get_statistic(s, NN_STAT_BROKEN_CONNECTIONS) >= 1, 10));
     nn_close(s);
     /* femtomsg refuses NNG's untrusted certificate. */
     port = next_port();
