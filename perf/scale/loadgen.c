@@ -17,8 +17,8 @@
          it sends SIGUSR1 to the server, which then publishes; it waits until
          every subscriber has had a message, then counts deliveries over the
          window. Messages carry the publisher's sequence number, so the share
-         each subscriber got is its count over the sequence numbers published
-         in the window.
+         each subscriber got is its count over the span of sequence numbers
+         it saw in the window: what it lost, not how far it lags.
    req:  N requesters, each with one request in flight, the next sent as
          soon as the reply is in; round trips go into a 1-us histogram.
    idle: N connections that only complete the handshake: time until the
@@ -769,12 +769,16 @@ int main(int argc, char *argv[])
         if (conns[i].last_seq > seq1)
             seq1 = conns[i].last_seq;
     }
-    /* Per connection: sub, the share of the messages published in the
-       window it received; req, its requests over the mean (fairness). */
+    /* Per connection: sub, the share it received of the messages
+       published between the last one it had before the window and the
+       last one it had at the end (so a subscriber that lags but loses
+       nothing has 100%, one that heard nothing 0%); req, its requests over
+       the mean (fairness). */
     double published = (double) (seq1 - seq0), mean = (double) total / nconn;
     for (int i = 0; i < nconn; i++) {
         double got = (double) (conns[i].count - conns[i].count_mark);
-        share[i] = mode == MODE_SUB ? (published > 0 ? 100.0 * got / published : 0)
+        double range = (double) (conns[i].last_seq - conns[i].seq_mark);
+        share[i] = mode == MODE_SUB ? (range > 0 ? 100.0 * got / range : 0)
                                     : (mean > 0 ? 100.0 * got / mean : 0);
     }
     qsort(share, (size_t) nconn, sizeof(*share), cmp_double);

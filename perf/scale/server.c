@@ -5,11 +5,13 @@
    run the same loop. It owns nothing but its one socket: perf/scale/loadgen.c
    drives the connections and does all the measuring from outside.
 
-     server pub  <url> <msg-size>   PUB: waits for SIGUSR1 (the load generator
+     server pub  <url> <msg-size> [msgs/s]
+                                    PUB: waits for SIGUSR1 (the load generator
                                     sends it once every subscriber is
                                     connected), then publishes as fast as
-                                    nn_send returns, each message carrying a
-                                    64-bit sequence number in its first 8 bytes
+                                    nn_send returns (or at the given offered
+                                    rate), each message carrying a 64-bit
+                                    sequence number in its first 8 bytes
      server rep  <url> <msg-size>   REP: echoes every request (zero-copy
                                     receive and send where the API has it)
      server idle <url> <msg-size>   PULL: binds and does nothing
@@ -105,7 +107,8 @@ static void raise_fd_limit(void)
 
 int main(int argc, char *argv[])
 {
-    perf_usage(argc, 4, "server pub|rep|idle <bind-to> <msg-size>");
+    if (argc != 4 && argc != 5)
+        perf_usage(argc, 4, "server pub|rep|idle <bind-to> <msg-size> [pub msgs/s]");
     enum role role;
     if (strcmp(argv[1], "pub") == 0)
         role = ROLE_PUB;
@@ -116,6 +119,7 @@ int main(int argc, char *argv[])
     else
         perf_die("unknown role %s", argv[1]);
     size_t size = perf_arg_size(argv[3], "message size");
+    double rate = argc == 5 ? (double) perf_arg_size(argv[4], "rate") : 0;
     if (size < 8)
         perf_die("messages carry an 8-byte sequence number: size 8 or more");
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -144,7 +148,14 @@ int main(int argc, char *argv[])
     if (!buf)
         perf_die("out of memory");
     memset(buf, 'D', size);
+    uint64_t start = perf_now_ns();
     for (uint64_t seq = 1;; seq++) {
+        /* An offered rate is kept in steps of 64 messages: a clock read per
+           message would cost more than some libraries' send. */
+        while (rate > 0 && (seq & 63) == 0 && (double) seq > (perf_now_ns() - start) * rate / 1e9) {
+            struct timespec nap = {0, 50000};
+            nanosleep(&nap, NULL);
+        }
         memcpy(buf, &seq, sizeof(seq));
         publish(s, buf, size);
     }
