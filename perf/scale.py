@@ -197,6 +197,13 @@ def us(v):
     return "{:,.0f} us".format(v) if v >= 100 else "%.1f us" % v
 
 
+def cpu_split(m):
+    """CPUs' worth the server used in the window, and the share of it on
+    the application's thread (the rest is the library's own threads)."""
+    return "%.2f / %.0f%%" % (m["server_cpu_s"] / m["window_s"],
+                              100.0 * m["server_cpu_main_s"] / max(m["server_cpu_s"], 1e-9))
+
+
 # Rows: (kind, label, formatter of the medians). The label gets the
 # transport and the connection count.
 ROWS = {
@@ -204,11 +211,13 @@ ROWS = {
             ("share delivered per subscriber, min / median", lambda m: "%.0f / %.0f%%" % (
                 m["share_min"], m["share_median"])),
             ("server CPU per delivered message",
-             lambda m: "%.2f us" % (m["server_cpu_ns_per_msg"] / 1e3))],
+             lambda m: "%.2f us" % (m["server_cpu_ns_per_msg"] / 1e3)),
+            ("server CPU used / on the publishing thread", cpu_split)],
     "rep": [("requests/s", lambda m: si(m["rate"])),
             ("p50 round trip", lambda m: us(m["p50_us"])),
             ("p99 round trip", lambda m: us(m["p99_us"])),
             ("server CPU per request", lambda m: "%.1f us" % (m["server_cpu_ns_per_msg"] / 1e3)),
+            ("server CPU used / on the echoing thread", cpu_split),
             ("slowest client's requests / mean", lambda m: "%.0f%%" % m["share_min"])],
     "idle": [("server RSS per connection", lambda m: "%.1f KB" % (m["bytes_per_conn"] / 1e3)),
              ("server threads", lambda m: "%d" % m["threads"]),
@@ -231,6 +240,19 @@ def table(results, libs):
                 vals.append("-" if not e else "FAIL" if "error" in e else fmt(e["median"]))
             rows.append(["%s: %s" % (title, label)] + vals)
     return head, rows
+
+
+def reconnect_notes(results):
+    """Cells where the server dropped connections before the window (the
+    load generator made them again; see loadgen.c)."""
+    notes = []
+    for c in results["cells"]:
+        for l, e in c["results"].items():
+            n = sum(s.get("reconnects", 0) for s in e.get("samples", []))
+            if n:
+                notes.append("%s %s %d, %s: the server dropped %d connection(s) before the "
+                             "window, made again" % (c["kind"], c["transport"], c["n"], l, n))
+    return notes
 
 
 def md_table(head, rows):
@@ -340,8 +362,11 @@ def main():
     meta["seconds"] = round(time.time() - t_start, 1)
 
     head, rows = table(results, libs)
+    notes = reconnect_notes(results)
     print()
     print(text_table(head, rows))
+    for n in notes:
+        print(n)
     print("\nrun took %.0f s, load average %.2f at start, %.2f at end" %
           (meta["seconds"], meta["loadavg_start"][0], meta["loadavg_end"][0]))
     os.makedirs(a.out, exist_ok=True)
@@ -353,6 +378,8 @@ def main():
                 % (meta["date"], meta["cpu"], meta["cpus"], meta["kernel"], meta["git"], reps,
                    window, MSG_SIZE, meta["loadavg_start"][0], meta["loadavg_end"][0]))
         f.write(md_table(head, rows) + "\n")
+        if notes:
+            f.write("\n" + "\n".join("- " + n for n in notes) + "\n")
     plot(os.path.join(a.out, "scale.json"), os.path.join(a.out, "scale.png"))
     log("wrote %s/scale.{json,md,png}" % a.out)
 
