@@ -14,8 +14,8 @@ take turns cell by cell, each cell is run --reps times (rotating the
 order) and the medians are kept. Writes perf/results/scale.json, scale.md
 and scale.png.
 
-    perf/scale.py              # the full run, about 12 minutes on 2 cores
-    perf/scale.py --quick      # one short repetition, about 2 minutes
+    perf/scale.py              # the full run, about 8 minutes on 2 cores
+    perf/scale.py --quick      # one short repetition, about 75 seconds
     perf/scale.py --help       # filters, build directories
 
 Python 3 standard library only; the plot needs matplotlib (Debian:

@@ -90,10 +90,10 @@ static uint8_t rbuf[CARRY_MAX + READ_BUF];
 static uint32_t *hist;
 static bool measuring;
 static int opened, handshaking, closed, failed;
-/* Before the window a connection the server dropped (stock nanomsg, for
-   one, drops a connection whose header it did not read within a second,
-   which a starved server can miss) is made again, at most MAX_RETRIES
-   times each; inside the window any loss fails the run. */
+/* Before the window a connection the server dropped is made again, at
+   most MAX_RETRIES times each (seen once: stock nanomsg reset one of
+   1,000 subscribers on the loaded machine, which failed the whole run);
+   inside the window any loss fails the run. */
 #define MAX_RETRIES 3
 static bool setting_up = true;
 static int *retry_queue, nretry, reconnects;
