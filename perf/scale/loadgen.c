@@ -43,6 +43,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -711,6 +712,7 @@ int main(int argc, char *argv[])
     msg_size = perf_arg_size(argv[7], "message size");
     if (nconn < 1 || nconn > 20000 || seconds <= 0 || seconds > 120 || msg_size < 8 || msg_size > 60000)
         perf_die("want 1-20000 connections, 0-120 seconds, messages of 8-60000 bytes");
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the runner */
     alarm((unsigned) (CONNECT_DEADLINE_S + WARM_DEADLINE_S + seconds + CLOSE_DEADLINE_S + 30));
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(nconn + 100);
@@ -833,5 +835,6 @@ int main(int argc, char *argv[])
         printf(", \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"max_us\": %.1f",
                hist_pct(total, 50), hist_pct(total, 99), hist_pct(total, 99.9), hist_max());
     printf("}\n");
+    free(share);
     return 0;
 }
