@@ -320,7 +320,7 @@ def main():
                     for f in filters)]
 
     t_start = time.time()
-    fm_build = a.fm_build or compare.build_femtomsg(a.build_dir)
+    fm_build = a.fm_build or ("femtomsg" in libs and compare.build_femtomsg(a.build_dir)) or ""
     builds = server_builds(fm_build)
     bindir = os.path.join(a.build_dir, "bin")
     loadgen = os.path.join(bindir, "loadgen")
