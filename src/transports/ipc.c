@@ -33,7 +33,11 @@
 /* The NN_IPC options of a socket, copied on write (see fm_tpobj). */
 struct ipc_opts {
     struct fm_tpobj base;
-    int stock[NN_IPC_INBUFSZ + 1]; /* the Windows options: kept, unused */
+    int stock[NN_IPC_INBUFSZ + 1]; /* the Windows buffer sizes: kept, unused */
+    /* NN_IPC_SEC_ATTR: as in stock, the address of the value given to
+       nn_setsockopt (on Windows, the caller's attributes), read back as a
+       pointer. */
+    const void *sec_attr;
     int perms;                     /* -1: as the umask leaves them */
     int nuids, ngids;              /* 0 and 0: no check */
     int uids[IDS_MAX];
@@ -74,7 +78,9 @@ static int ipc_setopt(int option, const void *val, size_t len, struct fm_tpobj *
     *o = *cur;
     atomic_init(&o->base.refs, 1);
     o->base.free = ipc_opts_free;
-    if (stock) {
+    if (option == NN_IPC_SEC_ATTR) {
+        o->sec_attr = val;
+    } else if (stock) {
         o->stock[option] = v;
     } else if (option == NN_IPC_PERMISSIONS) {
         o->perms = v;
@@ -100,7 +106,10 @@ static int ipc_getopt(int option, const struct fm_tpobj *obj, void *val, size_t 
     const struct ipc_opts *o = obj ? (const struct ipc_opts *) obj : &ipc_defaults;
     const void *src;
     size_t n;
-    if (option >= NN_IPC_SEC_ATTR && option <= NN_IPC_INBUFSZ) {
+    if (option == NN_IPC_SEC_ATTR) {
+        src = &o->sec_attr;
+        n = sizeof(o->sec_attr);
+    } else if (option >= NN_IPC_SEC_ATTR && option <= NN_IPC_INBUFSZ) {
         src = &o->stock[option];
         n = sizeof(int);
     } else if (option == NN_IPC_PERMISSIONS) {

@@ -1897,7 +1897,14 @@ static void probe_ipc(void)
     size_t l = 64;
     char b[64];
     R(nn_getsockopt(s, NN_IPC, NN_IPC_SEC_ATTR, b, &l), "getsockopt IPC_SEC_ATTR");
-    int v = 0;
+    line("IPC_SEC_ATTR length %zu", l);
+    int v = 7;
+    void *seen = NULL;
+    l = sizeof(seen);
+    R(nn_setsockopt(s, NN_IPC, NN_IPC_SEC_ATTR, &v, sizeof(v)), "set IPC_SEC_ATTR");
+    R(nn_getsockopt(s, NN_IPC, NN_IPC_SEC_ATTR, &seen, &l), "get IPC_SEC_ATTR after set");
+    line("IPC_SEC_ATTR reads back the address set: %s, length %zu", seen == (void *) &v ? "yes" : "no", l);
+    v = 0;
     R(nn_setsockopt(s, NN_IPC, NN_IPC_OUTBUFSZ, &v, sizeof(v)), "set IPC_OUTBUFSZ 0");
     v = 8192;
     R(nn_setsockopt(s, NN_IPC, NN_IPC_OUTBUFSZ, &v, sizeof(v)), "set IPC_OUTBUFSZ 8192");
