@@ -113,6 +113,16 @@ void fm_msg_body_trim(struct fm_msg *m, size_t n);
 void *fm_msg_take_user_buffer(struct fm_msg *m);
 /* Make the body writable by this message alone (copy when shared). */
 int fm_msg_unshare(struct fm_msg *m);
+/* Resize an unshared body to size bytes, keeping what fits (a message read
+   as its bytes arrive grows into its final size: the chunk is then exactly
+   an nn_allocmsg(size) one). Leaves m untouched on failure. */
+int fm_msg_body_resize(struct fm_msg *m, size_t size);
+
+/* What one message costs beyond its bytes: its struct (a queue slot) and
+   its chunk's head. Queues count it for every message, so that NN_RCVBUF
+   and NN_SNDBUF bound memory, not payload: empty messages fill a queue
+   too (msg.c checks that it covers both). */
+#define FM_MSG_OVERHEAD 128
 
 /* A FIFO of messages stored by value in a growable ring (cap: a power of two). */
 struct fm_msgq {
@@ -120,7 +130,7 @@ struct fm_msgq {
     size_t cap;
     size_t head;
     size_t count;
-    size_t bytes;
+    size_t bytes; /* header and body bytes, plus FM_MSG_OVERHEAD each */
 };
 void fm_msgq_init(struct fm_msgq *q);
 void fm_msgq_term(struct fm_msgq *q); /* drops what is left */

@@ -97,6 +97,8 @@ static bool cache_keep(struct fm_chunk *c)
 
 /* Rounded so that buffers keep malloc's 16-byte alignment, as stock's do. */
 #define FM_CHUNK_HEAD ((sizeof(struct fm_chunk) + sizeof(void *) + 15) & ~(size_t) 15)
+_Static_assert(FM_MSG_OVERHEAD >= sizeof(struct fm_msg) + FM_CHUNK_HEAD,
+               "a queued message counts at least what it costs");
 
 static void chunk_set_backptr(struct fm_chunk *c)
 {
@@ -408,6 +410,22 @@ int fm_msg_unshare(struct fm_msg *m)
     return 0;
 }
 
+int fm_msg_body_resize(struct fm_msg *m, size_t size)
+{
+    if (!m->body)
+        return fm_msg_init(m, size);
+    if (size == 0) {
+        fm_chunk_release(m->body);
+        m->body = NULL;
+        return 0;
+    }
+    void *p = fm_chunk_realloc_user(m->body->data, size);
+    if (!p)
+        return -ENOMEM;
+    m->body = fm_chunk_from_user(p);
+    return 0;
+}
+
 void *fm_msg_take_user_buffer(struct fm_msg *m)
 {
     if (!m->body) {
@@ -455,7 +473,7 @@ int fm_msgq_push(struct fm_msgq *q, struct fm_msg *m)
     /* A header living inline moved with the struct; nothing points into it. */
     fm_msg_init_empty(m);
     q->count++;
-    q->bytes += fm_msg_size(&q->ring[tail]) + q->ring[tail].hdr_len;
+    q->bytes += fm_msg_size(&q->ring[tail]) + q->ring[tail].hdr_len + FM_MSG_OVERHEAD;
     return 0;
 }
 
@@ -466,6 +484,6 @@ bool fm_msgq_pop(struct fm_msgq *q, struct fm_msg *out)
     *out = q->ring[q->head];
     q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
-    q->bytes -= fm_msg_size(out) + out->hdr_len;
+    q->bytes -= fm_msg_size(out) + out->hdr_len + FM_MSG_OVERHEAD;
     return true;
 }
