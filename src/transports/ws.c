@@ -1549,9 +1549,10 @@ static int conn_read(struct conn *c, bool past_full)
         conn_watch_stall(c);
     if (full && c->state == CS_ACTIVE && conn_pause(c))
         return 0;
-    if (!drained && c->state == CS_ACTIVE && (c->rx_held || full)) {
-        /* The budget ran out with frames in rbuf: back to them after the
-           other connections. */
+    if (!drained && c->state == CS_ACTIVE && (c->rx_held || full) && kernel_has(c->fd) == 0) {
+        /* The budget ran out with frames in rbuf and nothing in the kernel
+           to raise an event: back to them after the other connections. (A
+           post that posted itself again would keep the loop from them.) */
         pthread_mutex_lock(&c->lock);
         conn_post_rx(c);
         pthread_mutex_unlock(&c->lock);
