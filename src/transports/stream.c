@@ -27,8 +27,12 @@
    Receive path (the connection's loop only): read up to RBUF_SIZE bytes at
    a time into a per-connection buffer and cut every complete message out
    of it; a message of DIRECT_MIN bytes or more is read straight into its
-   own body. When the pipe's inbound queue is full reading stops (EPOLLIN
-   off) until ops->inq_space. A peer that leaves a message unfinished and
+   own body, which grows as its bytes arrive (an announced size is not
+   paid for up front). When the pipe's inbound queue is full (NN_RCVBUF,
+   each message counting FM_MSG_OVERHEAD more than its bytes) cutting and
+   reading stop (EPOLLIN off, and a session is not read on other events
+   either) until ops->inq_space, which posts conn_rx_task to cut what was
+   left in rbuf or in the session: no event would announce it. A peer that leaves a message unfinished and
    sends nothing for fm_rx_stall_ms() (FM_RX_STALL_MS, 30 s) while we are
    willing to read is dropped: a read that leaves part of a message notes
    the time, and one coarse timer per interval compares. The loop reads,
