@@ -74,7 +74,6 @@
 #define DRAIN_MAX_MS 10000     /* bound on waiting for the peer's FIN at close */
 #define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
 #define DIRECT_MIN (16 * 1024) /* frames this big are read into their message */
-#define BODY_STEP (16 * 1024)  /* a big frame's first allocation, at least */
 #define READ_BUDGET 16
 #define ACCEPT_BUDGET 16
 #define ACCEPT_PAUSE_MS 100
@@ -126,7 +125,7 @@ struct conn {
     uint8_t *rbuf;
     size_t rlen, rcap;
     struct fm_msg asm;       /* the message being reassembled */
-    size_t asm_len;          /* bytes of it filled (its body may have more room) */
+    size_t asm_len;          /* bytes of it filled */
     bool rx_held;            /* rbuf holds frames not cut: the queue was full */
     bool frag_open;          /* a first frame without FIN came */
     int frag_op;             /* its opcode */
@@ -1293,33 +1292,6 @@ static int asm_grow(struct conn *c, size_t total)
     return 0;
 }
 
-/* Bytes the kernel holds for us (a hint: 0 when it cannot say). */
-static size_t kernel_has(int fd)
-{
-    int n = 0;
-    return ioctl(fd, FIONREAD, &n) == 0 && n > 0 ? (size_t) n : 0;
-}
-
-/* Room for the next bytes of a big frame, whose payload ends at asm_len +
-   big_left (have of them are in rbuf). A length is not paid for before
-   its bytes come: the message grows with what is here and what the kernel
-   holds (at least BODY_STEP, at least doubling), so an honest frame that
-   is all there is read into place in one allocation, a slower one at
-   amortised O(1) copies, and at the frame's end the body is exactly
-   asm_len bytes again. */
-static int asm_reserve(struct conn *c, size_t have)
-{
-    size_t end = c->asm_len + c->big_left, cap = fm_msg_size(&c->asm);
-    size_t want = c->asm_len + have + kernel_has(c->fd);
-    if (want < 2 * cap)
-        want = 2 * cap;
-    if (want < BODY_STEP)
-        want = BODY_STEP;
-    if (want > end)
-        want = end;
-    return want > cap ? asm_grow(c, want) : 0;
-}
-
 static void asm_finish(struct conn *c, bool *full)
 {
     struct fm_msg m;
@@ -1429,9 +1401,7 @@ static int frames_parse(struct conn *c, bool *full, bool past_full)
         }
         if (plen < DIRECT_MIN)
             break; /* the rest comes into rbuf */
-        c->big_left = (size_t) plen;
-        if (asm_reserve(c, have) != 0) {
-            c->big_left = 0;
+        if (asm_grow(c, (size_t) total) != 0) {
             conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
             break;
         }
@@ -1489,10 +1459,8 @@ static int conn_read(struct conn *c, bool past_full)
         uint8_t *dst;
         size_t room;
         if (c->big_left) {
-            if (fm_msg_size(&c->asm) == c->asm_len && asm_reserve(c, 0) != 0)
-                return ENOMEM;
             dst = fm_msg_body(&c->asm) + c->asm_len;
-            room = fm_msg_size(&c->asm) - c->asm_len;
+            room = c->big_left;
         } else {
             if (!c->rbuf) {
                 size_t cap = c->state == CS_HTTP ? WS_HTTP_MAX : RBUF_SIZE;
@@ -1549,7 +1517,9 @@ static int conn_read(struct conn *c, bool past_full)
         conn_watch_stall(c);
     if (full && c->state == CS_ACTIVE && conn_pause(c))
         return 0;
-    if (!drained && c->state == CS_ACTIVE && (c->rx_held || full) && kernel_has(c->fd) == 0) {
+    int queued = 0;
+    if (!drained && c->state == CS_ACTIVE && (c->rx_held || full) &&
+        (ioctl(c->fd, FIONREAD, &queued) != 0 || queued == 0)) {
         /* The budget ran out with frames in rbuf and nothing in the kernel
            to raise an event: back to them after the other connections. (A
            post that posted itself again would keep the loop from them.) */
