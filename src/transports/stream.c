@@ -1051,12 +1051,12 @@ static int conn_read(struct conn *c, bool past_full)
         conn_watch_stall(c);
     if (full && conn_pause(c))
         return 0;
-    if (!drained && c->state == CS_ACTIVE && (c->rx_held || full || c->sess) &&
-        kernel_has(c) == 0) {
-        /* The budget ran out with input that raises no event (rbuf, what
-           the session holds): the loop comes back to it after the others.
-           Not while the kernel has more: epoll says so, and a post that
-           posted itself again would keep the loop from its other work. */
+    if (c->state == CS_ACTIVE && (c->rx_held || (!drained && c->sess)) && kernel_has(c) == 0) {
+        /* Input that raises no event is left (messages a queue that was
+           full, but is no more, left in rbuf; the session's when the budget
+           ran out): the loop comes back to it after the others. Not while
+           the kernel has more: epoll says so, and a post that posted itself
+           again would keep the loop from its other work. */
         pthread_mutex_lock(&c->lock);
         conn_post_rx(c);
         pthread_mutex_unlock(&c->lock);

@@ -65,6 +65,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -125,6 +126,7 @@ struct conn {
     size_t rlen, rcap;
     struct fm_msg asm;       /* the message being reassembled */
     size_t asm_len;          /* bytes of it filled */
+    bool rx_held;            /* rbuf holds frames not cut: the queue was full */
     bool frag_open;          /* a first frame without FIN came */
     int frag_op;             /* its opcode */
     size_t big_left;         /* payload of the current frame read into asm directly */
@@ -142,6 +144,8 @@ struct conn {
     bool broken;
     bool out_full;
     bool rx_paused;
+    bool rx_backlog;         /* paused with frames held in rbuf */
+    bool rx_posted;          /* conn_rx_task is on its way */
     uint8_t pre[PRE_MAX];
     size_t pre_len, pre_off;
     uint8_t ctl[WS_FRAME_HDR_MAX + WS_CONTROL_MAX];
@@ -225,7 +229,8 @@ static struct fm_list listeners = {&listeners, &listeners};
 static void conn_destroy(struct conn *c, int err);
 static void conn_on_timer(void *arg);
 static void sep_schedule_retry(struct wsep *e);
-static int frames_parse(struct conn *c, bool *full);
+static int frames_parse(struct conn *c, bool *full, bool past_full);
+static int conn_read(struct conn *c, bool past_full);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -759,6 +764,19 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     return rc;
 }
 
+static void conn_rx_task(void *arg);
+
+/* Frames a full queue left in rbuf raise no event: the loop cuts them.
+   c->lock held. */
+static void conn_post_rx(struct conn *c)
+{
+    if (c->rx_posted)
+        return;
+    c->rx_posted = true;
+    fm_pipe_ref(c->pipe);
+    fm_loop_post(ws_loop(), conn_rx_task, c->pipe);
+}
+
 static void conn_inq_space(struct fm_pipe *p)
 {
     struct conn *c = p->tdata;
@@ -770,6 +788,9 @@ static void conn_inq_space(struct fm_pipe *p)
         if (!full) {
             c->rx_paused = false;
             conn_update_events(c);
+            if (c->rx_backlog && c->state == CS_ACTIVE)
+                conn_post_rx(c);
+            c->rx_backlog = false;
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -851,6 +872,7 @@ static void conn_drop_input(struct conn *c)
     c->asm_len = 0;
     c->frag_open = false;
     c->big_left = 0;
+    c->rx_held = false;
 }
 
 static void conn_linger_done(struct conn *c)
@@ -1057,17 +1079,22 @@ static bool conn_deliver(struct conn *c, struct fm_msg *m)
     return fm_pipe_deliver(c->pipe, m) == FM_PIPE_FULL;
 }
 
-static void conn_pause(struct conn *c)
+/* The inbound queue is full: stop reading unless it drained meanwhile
+   (false: go on). Frames left in rbuf wait for conn_inq_space. */
+static bool conn_pause(struct conn *c)
 {
     pthread_mutex_lock(&c->lock);
     pthread_mutex_lock(&c->pipe->inq_lock);
     bool full = c->pipe->inq_full;
     pthread_mutex_unlock(&c->pipe->inq_lock);
-    if (full && c->state == CS_ACTIVE) {
+    bool paused = full && c->state == CS_ACTIVE;
+    if (paused) {
         c->rx_paused = true;
+        c->rx_backlog = c->rx_held;
         conn_update_events(c);
     }
     pthread_mutex_unlock(&c->lock);
+    return paused;
 }
 
 /* The handshake succeeded: the connection serves its endpoint. */
@@ -1102,7 +1129,7 @@ static int conn_after_head(struct conn *c, size_t hl, bool *full)
 {
     memmove(c->rbuf, c->rbuf + hl, c->rlen - hl);
     c->rlen -= hl;
-    return frames_parse(c, full);
+    return frames_parse(c, full, false);
 }
 
 static struct wsep *route(struct wsl *l, const char *path, size_t n)
@@ -1284,10 +1311,17 @@ static void copy_in(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *k
 
 /* Cut complete frames out of rbuf; a large frame's payload then goes
    straight into its message (big_left). */
-static int frames_parse(struct conn *c, bool *full)
+static int frames_parse(struct conn *c, bool *full, bool past_full)
 {
     size_t pos = 0;
+    c->rx_held = false;
     while (c->state == CS_ACTIVE && !c->big_left) {
+        if (*full && !past_full) {
+            /* The rest waits in rbuf until the queue has room, so a pipe's
+               queue holds at most NN_RCVBUF and one message more. */
+            c->rx_held = c->rlen > pos;
+            break;
+        }
         const uint8_t *b = c->rbuf + pos;
         size_t avail = c->rlen - pos;
         if (avail < 2)
@@ -1388,11 +1422,27 @@ static int frames_parse(struct conn *c, bool *full)
     return 0;
 }
 
-/* Read what the kernel has. 0, or the errno that ends the connection. */
-static int conn_read(struct conn *c)
+/* Read what the kernel has, until the inbound queue is full. past_full:
+   the peer is gone and what it sent is bounded by the kernel's buffer:
+   deliver it all (a hang-up seen while paused must not fire for ever). 0,
+   or the errno that ends the connection. */
+static int conn_read(struct conn *c, bool past_full)
 {
     bool full = false, got = false;
-    for (int round = 0; round < READ_BUDGET && !full; round++) {
+    for (int round = 0; round < READ_BUDGET; round++) {
+        if (c->rx_held && c->state == CS_ACTIVE) {
+            /* Frames a full queue left in rbuf come first. */
+            int err = frames_parse(c, &full, past_full);
+            if (err)
+                return err;
+        }
+        if (full && !past_full) {
+            if (conn_pause(c))
+                return 0;
+            full = false; /* the receiver made room meanwhile */
+            continue;
+        }
+        full = false;
         if (c->state >= CS_LINGER) {
             /* Closing: read only to let the peer's FIN in. */
             uint8_t junk[4096];
@@ -1429,7 +1479,9 @@ static int conn_read(struct conn *c)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return errno;
+            break;
         }
         int err = 0;
         got = true;
@@ -1449,7 +1501,7 @@ static int conn_read(struct conn *c)
             if (c->state == CS_HTTP)
                 err = c->server ? server_head(c, &full) : client_head(c, &full);
             else
-                err = frames_parse(c, &full);
+                err = frames_parse(c, &full, past_full);
         }
         if (err)
             return err;
@@ -1460,9 +1512,36 @@ static int conn_read(struct conn *c)
     }
     if (got && c->state == CS_ACTIVE && conn_rx_partial(c))
         conn_watch_stall(c);
-    if (full && c->state == CS_ACTIVE)
-        conn_pause(c);
+    if (full && c->state == CS_ACTIVE && conn_pause(c))
+        return 0;
+    int queued = 0;
+    if (c->state == CS_ACTIVE && c->rx_held &&
+        (ioctl(c->fd, FIONREAD, &queued) != 0 || queued == 0)) {
+        /* Frames a queue that was full, but is no more, left in rbuf, and
+           nothing in the kernel to raise an event: back to them after the
+           other connections. (Not while the kernel has more: a post that
+           posted itself again would keep the loop from them.) */
+        pthread_mutex_lock(&c->lock);
+        conn_post_rx(c);
+        pthread_mutex_unlock(&c->lock);
+    }
     return 0;
+}
+
+/* Cut what a pause or the read budget left in rbuf, and read on. */
+static void conn_rx_task(void *arg)
+{
+    struct fm_pipe *p = arg;
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    c->rx_posted = false;
+    bool ok = c->state == CS_ACTIVE && !c->broken && !c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    int err = ok ? conn_read(c, false) : 0;
+    if (err)
+        conn_destroy(c, err);
+    fm_run_deferred();
+    fm_pipe_unref(p);
 }
 
 static void conn_on_event(struct fm_watch *w, uint32_t ev)
@@ -1471,6 +1550,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     int err = 0;
     bool writable = false, flushed = false;
     pthread_mutex_lock(&c->lock);
+    bool paused = c->rx_paused;
     if (c->broken)
         err = ECONNRESET;
     else if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_pending(c))
@@ -1496,8 +1576,10 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     }
     if (writable && c->attached)
         fm_pipe_writable(c->pipe);
-    if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-        err = conn_read(c);
+    if (!err && (ev & (EPOLLERR | EPOLLHUP)))
+        err = conn_read(c, paused);
+    else if (!err && (ev & EPOLLIN) && !paused)
+        err = conn_read(c, false);
     if (!err && c->attached) {
         /* Reading can flush too (the 101 after a handshake, a pong), and
            empty a queue that had said FM_PIPE_FULL: no EPOLLOUT follows. */
