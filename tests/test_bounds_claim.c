@@ -242,7 +242,9 @@ static void run(enum kind kind, int conns, uint64_t size, int rcvmax, long limit
         for (size_t off = 64; off < size; off += 100000)
             send_body(&t, fds[0], off, size - off < 100000 ? size - off : 100000);
         void *m = NULL;
+        set_int(pull, NN_RCVTIMEO, 60000); /* a loaded machine, a sanitizer */
         int n = nn_recv(pull, &m, NN_MSG, 0);
+        set_int(pull, NN_RCVTIMEO, 10000);
         CHECK(n == (int) size);
         bool same = n == (int) size;
         for (int i = 0; same && i < n; i++)
