@@ -119,9 +119,10 @@ int fm_msg_unshare(struct fm_msg *m);
 int fm_msg_body_resize(struct fm_msg *m, size_t size);
 
 /* What one message costs beyond its bytes: its struct (a queue slot) and
-   its chunk's head. Queues count it for every message, so that NN_RCVBUF
-   and NN_SNDBUF bound memory, not payload: empty messages fill a queue
-   too (msg.c checks that it covers both). */
+   its chunk's head (msg.c checks that it covers both). The stream
+   transports count it for every message against NN_RCVBUF and NN_SNDBUF,
+   so that those bound memory, not payload: empty messages from a peer fill
+   a queue too. */
 #define FM_MSG_OVERHEAD 128
 
 /* A FIFO of messages stored by value in a growable ring (cap: a power of two). */
@@ -130,7 +131,7 @@ struct fm_msgq {
     size_t cap;
     size_t head;
     size_t count;
-    size_t bytes; /* header and body bytes, plus FM_MSG_OVERHEAD each */
+    size_t bytes; /* header and body bytes */
 };
 void fm_msgq_init(struct fm_msgq *q);
 void fm_msgq_term(struct fm_msgq *q); /* drops what is left */
@@ -260,6 +261,9 @@ struct fm_pipe {
     pthread_mutex_t inq_lock;
     struct fm_msgq inq;
     size_t inq_limit;          /* bytes; one message always fits */
+    size_t inq_msg_cost;       /* counted for each queued message on top of its
+                                  bytes: FM_MSG_OVERHEAD from a peer over a
+                                  stream, 0 over inproc (as stock counts) */
     bool inq_full;             /* the deliverer was told FM_PIPE_FULL */
     bool inq_closed;           /* no more deliveries accepted */
 };

@@ -473,7 +473,7 @@ int fm_msgq_push(struct fm_msgq *q, struct fm_msg *m)
     /* A header living inline moved with the struct; nothing points into it. */
     fm_msg_init_empty(m);
     q->count++;
-    q->bytes += fm_msg_size(&q->ring[tail]) + q->ring[tail].hdr_len + FM_MSG_OVERHEAD;
+    q->bytes += fm_msg_size(&q->ring[tail]) + q->ring[tail].hdr_len;
     return 0;
 }
 
@@ -484,6 +484,6 @@ bool fm_msgq_pop(struct fm_msgq *q, struct fm_msg *out)
     *out = q->ring[q->head];
     q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
-    q->bytes -= fm_msg_size(out) + out->hdr_len + FM_MSG_OVERHEAD;
+    q->bytes -= fm_msg_size(out) + out->hdr_len;
     return true;
 }

@@ -238,7 +238,7 @@ static bool conn_pending(const struct conn *c)
 static size_t conn_unsent(const struct conn *c)
 {
     return (c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0) +
-           (c->stage_len - c->stage_off) + c->stage_frames * FM_MSG_OVERHEAD;
+           (c->outq.count + c->stage_frames) * FM_MSG_OVERHEAD + (c->stage_len - c->stage_off);
 }
 
 /* Which events the connection wants now. c->lock held. */
@@ -1214,6 +1214,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         return;
     }
     c->pipe = p;
+    p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
     c->loop = accepted ? fm_loop_pick() : e->loop;
     c->type_byte = e->tp->type_byte;
     c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;

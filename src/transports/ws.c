@@ -1184,6 +1184,7 @@ static int server_head(struct conn *c, bool *full)
         conn_refuse(c, 503, NULL);
         return 0;
     }
+    p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
     c->pipe = p;
     fm_list_remove(&c->node);
     c->lsn->npending--;
@@ -1755,6 +1756,7 @@ static void client_start(struct wsep *e, int fd)
         sep_connect_failed(e, ENOMEM);
         return;
     }
+    p->inq_msg_cost = FM_MSG_OVERHEAD;
     c->pipe = p;
     c->msg_op = e->msg_op;
     c->rcvmax = e->rcvmax;
