@@ -229,7 +229,11 @@ static void run(enum kind kind, int conns, uint64_t size, int rcvmax, long limit
             send_body(&t, fds[i], 0, 64);
     }
     for (int i = 0; i < conns; i++)
-        CHECK(fds[i] < 0 || WAIT_FOR(server_read_all(&t, fds[i]), 20));
+        if (fds[i] >= 0 && !WAIT_FOR(server_read_all(&t, fds[i]), 20)) {
+            fprintf(stderr, "%s: the server did not read claim %d\n", kind_name[kind], i);
+            CHECK(!"claims read");
+            break;
+        }
     long dvm = vm_kib() - vm0, drss = rss_kib() - rss0;
     printf("%s: %d claims of %llu bytes: VmSize +%ld KiB, RSS +%ld KiB\n", kind_name[kind], conns,
            (unsigned long long) size, dvm, drss);
@@ -244,6 +248,8 @@ static void run(enum kind kind, int conns, uint64_t size, int rcvmax, long limit
         void *m = NULL;
         set_int(pull, NN_RCVTIMEO, 60000); /* a loaded machine, a sanitizer */
         int n = nn_recv(pull, &m, NN_MSG, 0);
+        if (n < 0)
+            fprintf(stderr, "%s: the honoured claim did not arrive\n", kind_name[kind]);
         set_int(pull, NN_RCVTIMEO, 10000);
         CHECK(n == (int) size);
         bool same = n == (int) size;

@@ -33,6 +33,7 @@ struct fm_pipe *fm_pipe_create(struct fm_ep *ep, const struct fm_pipe_ops *ops,
     pthread_mutex_init(&p->inq_lock, NULL);
     fm_msgq_init(&p->inq);
     p->inq_limit = ep->rcvbuf > 0 ? (size_t) ep->rcvbuf : 1;
+    p->inq_resume = p->inq_limit;
     return p;
 }
 
@@ -169,7 +170,7 @@ int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
             bool got = fm_msgq_pop(&p->inq, out);
             bool now_empty = p->inq.count == 0;
             bool unblock = false;
-            if (got && p->inq_full && (inq_counted(p) < p->inq_limit || p->inq.count < 2)) {
+            if (got && p->inq_full && (inq_counted(p) < p->inq_resume || p->inq.count < 2)) {
                 p->inq_full = false;
                 unblock = true;
             }
