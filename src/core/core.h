@@ -117,6 +117,10 @@ int fm_msg_unshare(struct fm_msg *m);
    as its bytes arrive grows into its final size: the chunk is then exactly
    an nn_allocmsg(size) one). Leaves m untouched on failure. */
 int fm_msg_body_resize(struct fm_msg *m, size_t size);
+/* The first size bytes of a body that may grow to most: a kept chunk with
+   room up to most serves if there is one (memory already ours, so none is
+   spent on a size only announced). */
+int fm_msg_init_upto(struct fm_msg *m, size_t size, size_t most);
 
 /* What one message costs beyond its bytes: its struct (a queue slot) and
    its chunk's head (msg.c checks that it covers both). The stream

@@ -874,7 +874,9 @@ static int big_reserve(struct conn *c, size_t have)
         want = BODY_STEP;
     if (want > c->big_size)
         want = c->big_size;
-    if (fm_msg_body_resize(&c->big, want) != 0)
+    int rc = c->big_cap ? fm_msg_body_resize(&c->big, want)
+                        : fm_msg_init_upto(&c->big, want, c->big_size);
+    if (rc != 0)
         return ENOMEM;
     c->big_cap = want;
     return 0;

@@ -74,6 +74,7 @@
 #define DRAIN_MAX_MS 10000     /* bound on waiting for the peer's FIN at close */
 #define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
 #define DIRECT_MIN (16 * 1024) /* frames this big are read into their message */
+#define BODY_STEP (16 * 1024)  /* a big frame's first allocation, at least */
 #define READ_BUDGET 16
 #define ACCEPT_BUDGET 16
 #define ACCEPT_PAUSE_MS 100
@@ -125,7 +126,8 @@ struct conn {
     uint8_t *rbuf;
     size_t rlen, rcap;
     struct fm_msg asm;       /* the message being reassembled */
-    size_t asm_len;          /* bytes of it filled */
+    size_t asm_len;          /* bytes of it filled (a big frame's body may
+                                have room for more: fm_msg_size) */
     bool rx_held;            /* rbuf holds frames not cut: the queue was full */
     bool frag_open;          /* a first frame without FIN came */
     int frag_op;             /* its opcode */
@@ -1281,17 +1283,42 @@ static void on_message(struct conn *c, struct fm_msg *m, int op, bool *full)
 }
 
 /* Make room for total bytes in the message being assembled. */
-static int asm_grow(struct conn *c, size_t total)
+/* Make room for total bytes in the message being assembled, which may
+   grow to most. */
+static int asm_grow(struct conn *c, size_t total, size_t most)
 {
     if (!c->asm.body) {
         fm_msg_term(&c->asm);
-        return fm_msg_init(&c->asm, total);
+        return fm_msg_init_upto(&c->asm, total, most);
     }
-    void *p = fm_chunk_realloc_user(fm_msg_body(&c->asm), total);
-    if (!p)
-        return -ENOMEM;
-    c->asm.body = fm_chunk_from_user(p);
-    return 0;
+    return fm_msg_body_resize(&c->asm, total);
+}
+
+/* Bytes the kernel holds for us (a hint: 0 when it cannot say). */
+static size_t kernel_has(int fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0 ? (size_t) n : 0;
+}
+
+/* Room for the next bytes of a big frame, whose payload ends at asm_len +
+   big_left (have of them are in rbuf). A length is not paid for before
+   its bytes come: the message grows with what is here and what the kernel
+   holds (at least BODY_STEP, at least doubling, in place when a kept
+   chunk has the room), so an honest frame that is all there is read into
+   place in one allocation, a slower one at amortised O(1) copies, and at
+   the frame's end the body is exactly asm_len bytes again. */
+static int asm_reserve(struct conn *c, size_t have)
+{
+    size_t end = c->asm_len + c->big_left, cap = fm_msg_size(&c->asm);
+    size_t want = c->asm_len + have + kernel_has(c->fd);
+    if (want < 2 * cap)
+        want = 2 * cap;
+    if (want < BODY_STEP)
+        want = BODY_STEP;
+    if (want > end)
+        want = end;
+    return want > cap ? asm_grow(c, want, end) : 0;
 }
 
 static void asm_finish(struct conn *c, bool *full)
@@ -1389,7 +1416,7 @@ static int frames_parse(struct conn *c, bool *full, bool past_full)
                 on_message(c, &m, op, full);
                 continue;
             }
-            if (asm_grow(c, (size_t) total) != 0) {
+            if (asm_grow(c, (size_t) total, (size_t) total) != 0) {
                 conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
                 break;
             }
@@ -1403,7 +1430,9 @@ static int frames_parse(struct conn *c, bool *full, bool past_full)
         }
         if (plen < DIRECT_MIN)
             break; /* the rest comes into rbuf */
-        if (asm_grow(c, (size_t) total) != 0) {
+        c->big_left = (size_t) plen;
+        if (asm_reserve(c, have) != 0) {
+            c->big_left = 0;
             conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
             break;
         }
@@ -1461,8 +1490,10 @@ static int conn_read(struct conn *c, bool past_full)
         uint8_t *dst;
         size_t room;
         if (c->big_left) {
+            if (fm_msg_size(&c->asm) == c->asm_len && asm_reserve(c, 0) != 0)
+                return ENOMEM;
             dst = fm_msg_body(&c->asm) + c->asm_len;
-            room = c->big_left;
+            room = fm_msg_size(&c->asm) - c->asm_len;
         } else {
             if (!c->rbuf) {
                 size_t cap = c->state == CS_HTTP ? WS_HTTP_MAX : RBUF_SIZE;
@@ -1516,9 +1547,7 @@ static int conn_read(struct conn *c, bool past_full)
         conn_watch_stall(c);
     if (full && c->state == CS_ACTIVE && conn_pause(c))
         return 0;
-    int queued = 0;
-    if (c->state == CS_ACTIVE && c->rx_held &&
-        (ioctl(c->fd, FIONREAD, &queued) != 0 || queued == 0)) {
+    if (c->state == CS_ACTIVE && c->rx_held && kernel_has(c->fd) == 0) {
         /* Frames a queue that was full, but is no more, left in rbuf, and
            nothing in the kernel to raise an event: back to them after the
            other connections. (Not while the kernel has more: a post that
