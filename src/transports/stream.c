@@ -32,7 +32,9 @@
    each message counting FM_MSG_OVERHEAD more than its bytes) cutting and
    reading stop (EPOLLIN off, and a session is not read on other events
    either) until ops->inq_space, which posts conn_rx_task to cut what was
-   left in rbuf or in the session: no event would announce it. A peer that leaves a message unfinished and
+   left in rbuf or in the session: no event would announce it. A
+   connection quiet for IDLE_MS gives its read and staging buffers back
+   (conn_on_idle); a busy one keeps them. A peer that leaves a message unfinished and
    sends nothing for fm_rx_stall_ms() (FM_RX_STALL_MS, 30 s) while we are
    willing to read is dropped: a read that leaves part of a message notes
    the time, and one coarse timer per interval compares. The loop reads,
@@ -108,6 +110,7 @@
 #define STAGE_SIZE (64 * 1024) /* staging buffer for small frames in a burst */
 #define STAGE_MAX 2048         /* frames up to this size are staged */
 #define ACCEPT_PAUSE_MS 100    /* after EMFILE and the like */
+#define IDLE_MS 2000           /* buffers of a connection quiet this long go back */
 #define DRAIN_MAX_MS 10000     /* bound on the wait for the peer's close under an
                                   infinite NN_LINGER */
 
@@ -152,6 +155,10 @@ struct conn {
     bool stall_armed;        /* active: timer watches for a peer that stalls */
     bool stall_paused;       /* the watch found us paused: restart on resume */
     bool after_big;          /* the last message was big: read the next prefix alone */
+    unsigned rx_reads;       /* reads so far, and as the idle timer last saw them */
+    unsigned rx_reads_seen;
+    struct fm_timer idle;    /* gives back the buffers of a quiet connection */
+    atomic_bool idle_armed;
 
     /* Guarded by lock. state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -173,6 +180,8 @@ struct conn {
     size_t stage_len;        /* written before anything in outq */
     size_t stage_off;
     size_t stage_frames;     /* frames staged since the buffer was last empty */
+    unsigned stage_uses;     /* frames staged so far, and as the idle timer */
+    unsigned stage_uses_seen; /* last saw them */
     bool writing;            /* a thread writes the head without c->lock */
     int write_waiters;       /* conn_destroy waits for that write to end */
     pthread_cond_t write_done;
@@ -397,6 +406,18 @@ static int conn_flush(struct conn *c)
     }
 }
 
+static void conn_on_idle(void *arg);
+
+/* A buffer was made: the idle timer will give it back once the
+   connection is quiet. Any thread; one atomic load while it is armed. */
+static void conn_arm_idle(struct conn *c)
+{
+    bool was = false;
+    if (!atomic_load_explicit(&c->idle_armed, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&c->idle_armed, &was, true))
+        fm_timer_schedule(&c->idle, IDLE_MS);
+}
+
 /* Copy a small frame of a burst into the staging buffer. Returns 1 when
    staged (msg consumed), 0 when it must take the ordinary path, -errno when
    the connection broke. c->lock held. */
@@ -406,8 +427,11 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
     if (fl > STAGE_MAX || c->outq.count || c->pre_off < sizeof(c->pre) ||
         (!burst && c->stage_len == c->stage_off))
         return 0;
-    if (!c->stage && !(c->stage = malloc(STAGE_SIZE)))
-        return 0;
+    if (!c->stage) {
+        if (!(c->stage = malloc(STAGE_SIZE)))
+            return 0;
+        conn_arm_idle(c);
+    }
     if (c->stage_len + fl > STAGE_SIZE) {
         int rc = conn_flush(c); /* full: this thread writes it */
         if (rc)
@@ -422,6 +446,7 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
     memcpy(d + fm_msg_hdr_len(msg), fm_msg_body(msg), fm_msg_size(msg));
     c->stage_len += fl;
     c->stage_frames++;
+    c->stage_uses++;
     if (was_empty)
         conn_update_events(c); /* the loop writes it unless the sender does */
     fm_msg_term(msg);
@@ -762,6 +787,7 @@ static void conn_destroy(struct conn *c, int err)
         sep_unlink(e, c, false); /* e may be gone after this */
     }
     fm_timer_cancel(&c->release); /* after sep_unlink: nobody arms it again */
+    fm_timer_cancel(&c->idle);    /* state is CS_DEAD: nobody arms it again */
     fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
 }
 
@@ -808,6 +834,38 @@ static void conn_check_stall(struct conn *c)
     }
     c->stall_armed = true;
     fm_timer_schedule(&c->timer, paused ? ivl : c->rx_at + ivl - now);
+    pthread_mutex_unlock(&c->rx_lock);
+}
+
+/* Every IDLE_MS while a connection holds a buffer: one that saw no use
+   since the last look, and holds nothing, goes back (1,500 connections
+   that each sent one large request and went quiet held 64 KiB apiece;
+   a busy one keeps its buffers, so no message pays a malloc). */
+static void conn_on_idle(void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CS_DEAD)
+        return;
+    pthread_mutex_lock(&c->rx_lock);
+    if (c->rbuf && c->rx_reads == c->rx_reads_seen && c->rlen == 0 && !c->rx_held) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+    }
+    c->rx_reads_seen = c->rx_reads;
+    bool keep = c->rbuf != NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->stage && !c->writing && c->stage_uses == c->stage_uses_seen &&
+        c->stage_len == c->stage_off) {
+        free(c->stage);
+        c->stage = NULL;
+        c->stage_len = c->stage_off = c->stage_frames = 0;
+    }
+    c->stage_uses_seen = c->stage_uses;
+    keep = keep || c->stage;
+    atomic_store(&c->idle_armed, keep && c->state != CS_DEAD);
+    if (keep && c->state != CS_DEAD)
+        fm_timer_schedule(&c->idle, IDLE_MS);
+    pthread_mutex_unlock(&c->lock);
     pthread_mutex_unlock(&c->rx_lock);
 }
 
@@ -998,8 +1056,11 @@ static int conn_read(struct conn *c, bool past_full)
             dst = fm_msg_body(&c->big) + c->big_got;
             room = c->big_cap - c->big_got;
         } else {
-            if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE)))
-                return ENOMEM;
+            if (!c->rbuf) {
+                if (!(c->rbuf = malloc(RBUF_SIZE)))
+                    return ENOMEM;
+                conn_arm_idle(c);
+            }
             dst = c->rbuf + c->rlen;
             room = RBUF_SIZE - c->rlen;
             /* Big messages tend to follow big ones: take just the next
@@ -1029,6 +1090,7 @@ static int conn_read(struct conn *c, bool past_full)
         if (c->state >= CS_LINGER)
             continue; /* closing: read only to let the peer's FIN in */
         got = true;
+        c->rx_reads++;
         if (c->big_size) {
             c->big_got += (size_t) n;
             if (c->big_got == c->big_size) {
@@ -1237,6 +1299,8 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     c->pre[5] = (uint8_t) fm_sock_type(e->sock);
 
     fm_timer_init(&c->release, c->loop, conn_on_release, c);
+    fm_timer_init(&c->idle, c->loop, conn_on_idle, c);
+    atomic_init(&c->idle_armed, false);
 
     c->sep = e;
     pthread_mutex_lock(&e->lock);
