@@ -270,9 +270,9 @@ struct fm_pipe {
                                   stream, 0 over inproc (as stock counts) */
     size_t inq_resume;         /* a full queue has room again below this:
                                   inq_limit over inproc (one message taken lets
-                                  one in, as stock), half of it from a stream
-                                  peer, so that each resumption of its reading
-                                  is worth a loop wake-up */
+                                  one in, as stock), three quarters of it from
+                                  a stream peer, so that each resumption of its
+                                  reading is worth a loop wake-up */
     bool inq_full;             /* the deliverer was told FM_PIPE_FULL */
     bool inq_closed;           /* no more deliveries accepted */
 };

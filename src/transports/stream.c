@@ -1279,7 +1279,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     }
     c->pipe = p;
     p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
-    p->inq_resume = p->inq_limit / 2;
+    p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->loop = accepted ? fm_loop_pick() : e->loop;
     c->type_byte = e->tp->type_byte;
     c->rcvmax = e->ep->rcvmaxsize < 0 ? SIZE_MAX : (size_t) e->ep->rcvmaxsize;

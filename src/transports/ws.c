@@ -1187,7 +1187,7 @@ static int server_head(struct conn *c, bool *full)
         return 0;
     }
     p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
-    p->inq_resume = p->inq_limit / 2;
+    p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->pipe = p;
     fm_list_remove(&c->node);
     c->lsn->npending--;
@@ -1787,7 +1787,7 @@ static void client_start(struct wsep *e, int fd)
         return;
     }
     p->inq_msg_cost = FM_MSG_OVERHEAD;
-    p->inq_resume = p->inq_limit / 2;
+    p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->pipe = p;
     c->msg_op = e->msg_op;
     c->rcvmax = e->rcvmax;
