@@ -113,6 +113,21 @@ void fm_msg_body_trim(struct fm_msg *m, size_t n);
 void *fm_msg_take_user_buffer(struct fm_msg *m);
 /* Make the body writable by this message alone (copy when shared). */
 int fm_msg_unshare(struct fm_msg *m);
+/* Resize an unshared body to size bytes, keeping what fits (a message read
+   as its bytes arrive grows into its final size: the chunk is then exactly
+   an nn_allocmsg(size) one). Leaves m untouched on failure. */
+int fm_msg_body_resize(struct fm_msg *m, size_t size);
+/* The first size bytes of a body that may grow to most: a kept chunk with
+   room up to most serves if there is one (memory already ours, so none is
+   spent on a size only announced). */
+int fm_msg_init_upto(struct fm_msg *m, size_t size, size_t most);
+
+/* What one message costs beyond its bytes: its struct (a queue slot) and
+   its chunk's head (msg.c checks that it covers both). The stream
+   transports count it for every message against NN_RCVBUF and NN_SNDBUF,
+   so that those bound memory, not payload: empty messages from a peer fill
+   a queue too. */
+#define FM_MSG_OVERHEAD 128
 
 /* A FIFO of messages stored by value in a growable ring (cap: a power of two). */
 struct fm_msgq {
@@ -120,7 +135,7 @@ struct fm_msgq {
     size_t cap;
     size_t head;
     size_t count;
-    size_t bytes;
+    size_t bytes; /* header and body bytes */
 };
 void fm_msgq_init(struct fm_msgq *q);
 void fm_msgq_term(struct fm_msgq *q); /* drops what is left */
@@ -258,6 +273,14 @@ struct fm_pipe {
     pthread_mutex_t inq_lock;
     struct fm_msgq inq;
     size_t inq_limit;          /* bytes; one message always fits */
+    size_t inq_msg_cost;       /* counted for each queued message on top of its
+                                  bytes: FM_MSG_OVERHEAD from a peer over a
+                                  stream, 0 over inproc (as stock counts) */
+    size_t inq_resume;         /* a full queue has room again below this:
+                                  inq_limit over inproc (one message taken lets
+                                  one in, as stock), three quarters of it from
+                                  a stream peer, so that each resumption of its
+                                  reading is worth a loop wake-up */
     bool inq_full;             /* the deliverer was told FM_PIPE_FULL */
     bool inq_closed;           /* no more deliveries accepted */
 };

@@ -82,6 +82,24 @@ static struct fm_chunk *cache_take(size_t size)
     return c;
 }
 
+/* A kept chunk with room for lo to hi bytes (hi: what the message may
+   still grow to), so a body read as it arrives reuses warm memory as one
+   allocated whole does. */
+static struct fm_chunk *cache_take_range(size_t lo, size_t hi)
+{
+    struct fm_chunk *c = NULL;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < cache.count; i++)
+        if (cache.slot[i]->alloc >= lo && cache.slot[i]->alloc <= hi) {
+            c = cache.slot[i];
+            cache.slot[i] = cache.slot[--cache.count];
+            cache.bytes -= c->alloc;
+            break;
+        }
+    pthread_mutex_unlock(&cache.lock);
+    return c;
+}
+
 static bool cache_keep(struct fm_chunk *c)
 {
     bool kept = false;
@@ -97,11 +115,15 @@ static bool cache_keep(struct fm_chunk *c)
 
 /* Rounded so that buffers keep malloc's 16-byte alignment, as stock's do. */
 #define FM_CHUNK_HEAD ((sizeof(struct fm_chunk) + sizeof(void *) + 15) & ~(size_t) 15)
+_Static_assert(FM_MSG_OVERHEAD >= sizeof(struct fm_msg) + FM_CHUNK_HEAD,
+               "a queued message counts at least what it costs");
 
 static void chunk_set_backptr(struct fm_chunk *c)
 {
     memcpy(c->data - sizeof(void *), &c, sizeof(void *));
 }
+
+static struct fm_chunk *chunk_ready(struct fm_chunk *c, size_t size);
 
 static struct fm_chunk *chunk_alloc(size_t size)
 {
@@ -116,6 +138,11 @@ static struct fm_chunk *chunk_alloc(size_t size)
             return NULL;
         c->alloc = size;
     }
+    return chunk_ready(c, size);
+}
+
+static struct fm_chunk *chunk_ready(struct fm_chunk *c, size_t size)
+{
     c->slab = NULL;
     atomic_init(&c->refs, 1);
     c->magic = FM_CHUNK_MAGIC;
@@ -398,6 +425,40 @@ int fm_msg_unshare(struct fm_msg *m)
     memcpy(copy->data, c->data, c->size);
     fm_chunk_release(c);
     m->body = copy;
+    return 0;
+}
+
+int fm_msg_init_upto(struct fm_msg *m, size_t size, size_t most)
+{
+    struct fm_chunk *c = NULL;
+    if (CACHE_ON && size && most >= CACHE_MIN)
+        c = cache_take_range(size, most < CACHE_MAX ? most : CACHE_MAX);
+    if (!c)
+        return fm_msg_init(m, size);
+    fm_msg_init_empty(m);
+    m->body = chunk_ready(c, size);
+    return 0;
+}
+
+int fm_msg_body_resize(struct fm_msg *m, size_t size)
+{
+    if (!m->body)
+        return fm_msg_init(m, size);
+    if (size == 0) {
+        fm_chunk_release(m->body);
+        m->body = NULL;
+        return 0;
+    }
+    struct fm_chunk *c = m->body;
+    if (size <= c->alloc && atomic_load(&c->refs) == 1 && !c->slab &&
+        c->data == (uint8_t *) c + FM_CHUNK_HEAD) {
+        c->size = size; /* the room is there already */
+        return 0;
+    }
+    void *p = fm_chunk_realloc_user(m->body->data, size);
+    if (!p)
+        return -ENOMEM;
+    m->body = fm_chunk_from_user(p);
     return 0;
 }
 

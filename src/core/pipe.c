@@ -33,6 +33,7 @@ struct fm_pipe *fm_pipe_create(struct fm_ep *ep, const struct fm_pipe_ops *ops,
     pthread_mutex_init(&p->inq_lock, NULL);
     fm_msgq_init(&p->inq);
     p->inq_limit = ep->rcvbuf > 0 ? (size_t) ep->rcvbuf : 1;
+    p->inq_resume = p->inq_limit;
     return p;
 }
 
@@ -101,6 +102,12 @@ void fm_pipe_detach(struct fm_pipe *p)
         fm_pipe_unref(p);
 }
 
+/* What the inbound queue holds against NN_RCVBUF. inq_lock held. */
+static size_t inq_counted(const struct fm_pipe *p)
+{
+    return p->inq.bytes + p->inq.count * p->inq_msg_cost;
+}
+
 int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg)
 {
     pthread_mutex_lock(&p->inq_lock);
@@ -119,7 +126,7 @@ int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg)
     /* The deliverer stops once the queued bytes reach the limit, but, as
        the stock library does, never before two messages are queued: one
        larger than the buffer must not block the sender. */
-    if (p->inq.bytes >= p->inq_limit && p->inq.count >= 2) {
+    if (inq_counted(p) >= p->inq_limit && p->inq.count >= 2) {
         p->inq_full = true;
         rc = FM_PIPE_FULL;
     }
@@ -165,7 +172,7 @@ int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
             bool got = fm_msgq_pop(&p->inq, out);
             bool now_empty = p->inq.count == 0;
             bool unblock = false;
-            if (got && p->inq_full && (p->inq.bytes < p->inq_limit || p->inq.count < 2)) {
+            if (got && p->inq_full && (inq_counted(p) < p->inq_resume || p->inq.count < 2)) {
                 p->inq_full = false;
                 unblock = true;
             }

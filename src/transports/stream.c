@@ -27,8 +27,14 @@
    Receive path (the connection's loop only): read up to RBUF_SIZE bytes at
    a time into a per-connection buffer and cut every complete message out
    of it; a message of DIRECT_MIN bytes or more is read straight into its
-   own body. When the pipe's inbound queue is full reading stops (EPOLLIN
-   off) until ops->inq_space. A peer that leaves a message unfinished and
+   own body, which grows as its bytes arrive (an announced size is not
+   paid for up front). When the pipe's inbound queue is full (NN_RCVBUF,
+   each message counting FM_MSG_OVERHEAD more than its bytes) cutting and
+   reading stop (EPOLLIN off, and a session is not read on other events
+   either) until ops->inq_space, which posts conn_rx_task to cut what was
+   left in rbuf or in the session: no event would announce it. A
+   connection quiet for IDLE_MS gives its read and staging buffers back
+   (conn_on_idle); a busy one keeps them. A peer that leaves a message unfinished and
    sends nothing for fm_rx_stall_ms() (FM_RX_STALL_MS, 30 s) while we are
    willing to read is dropped: a read that leaves part of a message notes
    the time, and one coarse timer per interval compares. The loop reads,
@@ -89,6 +95,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -96,12 +103,14 @@
 #define HS_TIMEOUT_MS 2000     /* the peer's SP header must come by then */
 #define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
 #define DIRECT_MIN (16 * 1024) /* messages this big are read into their body */
+#define BODY_STEP (16 * 1024)  /* a big body's first allocation, at least */
 #define READ_BUDGET 16         /* reads per event, so one peer cannot hog the loop */
 #define ACCEPT_BUDGET 16
 #define IOV_MSGS 32            /* queued messages gathered into one sendmsg */
 #define STAGE_SIZE (64 * 1024) /* staging buffer for small frames in a burst */
 #define STAGE_MAX 2048         /* frames up to this size are staged */
 #define ACCEPT_PAUSE_MS 100    /* after EMFILE and the like */
+#define IDLE_MS 2000           /* buffers of a connection quiet this long go back */
 #define DRAIN_MAX_MS 10000     /* bound on the wait for the peer's close under an
                                   infinite NN_LINGER */
 
@@ -136,14 +145,19 @@ struct conn {
     pthread_mutex_t rx_lock; /* held by whoever reads: loop or claiming receiver */
     uint8_t *rbuf;           /* unparsed input at rbuf[0, rlen) */
     size_t rlen;
-    struct fm_msg big;       /* a large message being read into its body */
-    size_t big_size, big_got;
+    struct fm_msg big;       /* a large message being read into its body, */
+    size_t big_size, big_got, big_cap; /* which has room for big_cap so far */
+    bool rx_held;            /* rbuf holds messages not cut: the queue was full */
     const struct fm_stream_session_ops *sops;
     bool sess_hs;            /* the session's own handshake is not done yet */
     uint64_t rx_at;          /* when the unfinished input last grew */
     bool stall_armed;        /* active: timer watches for a peer that stalls */
     bool stall_paused;       /* the watch found us paused: restart on resume */
     bool after_big;          /* the last message was big: read the next prefix alone */
+    unsigned rx_reads;       /* reads so far, and as the idle timer last saw them */
+    unsigned rx_reads_seen;
+    struct fm_timer idle;    /* gives back the buffers of a quiet connection */
+    atomic_bool idle_armed;
 
     /* Guarded by lock. state is written only by the loop thread. */
     pthread_mutex_t lock;
@@ -153,6 +167,8 @@ struct conn {
     void *sess;              /* the transport's session layer (TLS), or NULL */
     bool out_full;           /* send said FM_PIPE_FULL */
     bool rx_paused;          /* inbound queue full: not reading */
+    bool rx_backlog;         /* paused with input no event will announce */
+    bool rx_posted;          /* conn_rx_task is on its way */
     bool rx_claimed;         /* a blocked receiver reads, not the loop */
     uint8_t pre[8];          /* our SP header, ahead of every message */
     size_t pre_off;
@@ -162,6 +178,9 @@ struct conn {
     uint8_t *stage;          /* staged frames at stage[stage_off, stage_len), */
     size_t stage_len;        /* written before anything in outq */
     size_t stage_off;
+    size_t stage_frames;     /* frames staged since the buffer was last empty */
+    unsigned stage_uses;     /* frames staged so far, and as the idle timer */
+    unsigned stage_uses_seen; /* last saw them */
     bool writing;            /* a thread writes the head without c->lock */
     int write_waiters;       /* conn_destroy waits for that write to end */
     pthread_cond_t write_done;
@@ -207,7 +226,7 @@ struct sep {
 static void conn_destroy(struct conn *c, int err);
 static void set_kernel_buffers(struct fm_ep *ep, int fd);
 static void conn_let_go(struct conn *c, struct sep *e);
-static int conn_read(struct conn *c);
+static int conn_read(struct conn *c, bool past_full);
 static void sep_schedule_retry(struct sep *e);
 
 static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
@@ -220,11 +239,15 @@ static bool conn_pending(const struct conn *c)
 
 /* Queued bytes the kernel has not taken yet (the part of the head message
    already sent does not count: a large message frees the pipe for the next
-   one while its tail is still going out). */
+   one while its tail is still going out). Each message counts
+   FM_MSG_OVERHEAD more, staged ones too (until the buffer empties), as the
+   receiver's queue counts them: a producer of small messages meets a
+   stuck consumer after about as many messages as it would with the stock
+   library, not hundreds of times more. */
 static size_t conn_unsent(const struct conn *c)
 {
     return (c->outq.bytes > c->out_off ? c->outq.bytes - c->out_off : 0) +
-           (c->stage_len - c->stage_off);
+           (c->outq.count + c->stage_frames) * FM_MSG_OVERHEAD + (c->stage_len - c->stage_off);
 }
 
 /* Which events the connection wants now. c->lock held. */
@@ -304,7 +327,7 @@ static void conn_consumed(struct conn *c, size_t w)
         c->stage_off += take;
         w -= take;
         if (c->stage_off == c->stage_len)
-            c->stage_len = c->stage_off = 0;
+            c->stage_len = c->stage_off = c->stage_frames = 0;
     }
     while (w && c->outq.count) {
         size_t rest = frame_len(c, fm_msgq_peek(&c->outq)) - c->out_off;
@@ -393,6 +416,18 @@ static void conn_wait_write(struct conn *c)
     }
 }
 
+static void conn_on_idle(void *arg);
+
+/* A buffer was made: the idle timer will give it back once the
+   connection is quiet. Any thread; one atomic load while it is armed. */
+static void conn_arm_idle(struct conn *c)
+{
+    bool was = false;
+    if (!atomic_load_explicit(&c->idle_armed, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&c->idle_armed, &was, true))
+        fm_timer_schedule(&c->idle, IDLE_MS);
+}
+
 /* Copy a small frame of a burst into the staging buffer. Returns 1 when
    staged (msg consumed), 0 when it must take the ordinary path, -errno when
    the connection broke. c->lock held. */
@@ -402,8 +437,11 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
     if (fl > STAGE_MAX || c->outq.count || c->pre_off < sizeof(c->pre) ||
         (!burst && c->stage_len == c->stage_off))
         return 0;
-    if (!c->stage && !(c->stage = malloc(STAGE_SIZE)))
-        return 0;
+    if (!c->stage) {
+        if (!(c->stage = malloc(STAGE_SIZE)))
+            return 0;
+        conn_arm_idle(c);
+    }
     if (c->stage_len + fl > STAGE_SIZE) {
         int rc = conn_flush(c); /* full: this thread writes it */
         if (rc)
@@ -417,6 +455,8 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
     memcpy(d, fm_msg_hdr(msg), fm_msg_hdr_len(msg));
     memcpy(d + fm_msg_hdr_len(msg), fm_msg_body(msg), fm_msg_size(msg));
     c->stage_len += fl;
+    c->stage_frames++;
+    c->stage_uses++;
     if (was_empty)
         conn_update_events(c); /* the loop writes it unless the sender does */
     fm_msg_term(msg);
@@ -443,6 +483,12 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
             c->broken = true;
             conn_update_events(c);
             fm_msg_term(msg);
+            rc = -ECONNRESET;
+        } else if (conn_unsent(c) >= c->sndbuf && (rc = conn_flush(c)) != 0) {
+            /* (Full, counting overhead, long before the buffer is: this
+               thread writes it, as when the buffer fills.) */
+            c->broken = true;
+            conn_update_events(c);
             rc = -ECONNRESET;
         } else if (conn_unsent(c) >= c->sndbuf) {
             c->out_full = true;
@@ -529,6 +575,19 @@ static bool conn_has_room(struct fm_pipe *p)
     return room;
 }
 
+static void conn_rx_task(void *arg);
+
+/* Input is waiting that no event will announce (complete messages left in
+   rbuf, a session's decrypted bytes): the loop reads it. c->lock held. */
+static void conn_post_rx(struct conn *c)
+{
+    if (c->rx_posted)
+        return;
+    c->rx_posted = true;
+    fm_pipe_ref(c->pipe);
+    fm_loop_post(c->loop, conn_rx_task, c->pipe);
+}
+
 /* Called with no lock held. */
 static void conn_inq_space(struct fm_pipe *p)
 {
@@ -541,6 +600,9 @@ static void conn_inq_space(struct fm_pipe *p)
         if (!full) {
             c->rx_paused = false;
             conn_update_events(c);
+            if (c->rx_backlog && c->state == CS_ACTIVE)
+                conn_post_rx(c);
+            c->rx_backlog = false;
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -600,7 +662,7 @@ static bool conn_rx_pump(struct fm_pipe *p)
     pthread_mutex_lock(&c->lock);
     bool ok = c->state == CS_ACTIVE && !c->broken;
     pthread_mutex_unlock(&c->lock);
-    int err = ok ? conn_read(c) : 0;
+    int err = ok ? conn_read(c, false) : 0;
     pthread_mutex_unlock(&c->rx_lock);
     pthread_mutex_lock(&c->lock);
     if (err) {
@@ -610,6 +672,30 @@ static bool conn_rx_pump(struct fm_pipe *p)
     ok = ok && !err && !c->rx_paused;
     pthread_mutex_unlock(&c->lock);
     return ok;
+}
+
+/* Read on from where a pause or the read budget stopped. On the loop
+   (or, if posting failed, on the thread that posted: so an error is
+   flagged for the loop, as conn_rx_pump does). */
+static void conn_rx_task(void *arg)
+{
+    struct fm_pipe *p = arg;
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->rx_lock);
+    pthread_mutex_lock(&c->lock);
+    c->rx_posted = false;
+    bool ok = c->state == CS_ACTIVE && !c->broken && !c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    int err = ok ? conn_read(c, false) : 0;
+    pthread_mutex_unlock(&c->rx_lock);
+    if (err) {
+        pthread_mutex_lock(&c->lock);
+        c->broken = true;
+        conn_update_events(c);
+        pthread_mutex_unlock(&c->lock);
+    }
+    fm_run_deferred();
+    fm_pipe_unref(p);
 }
 
 static void conn_rx_release(struct fm_pipe *p)
@@ -651,8 +737,9 @@ static void conn_drop_input(struct conn *c)
     free(c->rbuf);
     c->rbuf = NULL;
     c->rlen = 0;
+    c->rx_held = false;
     fm_msg_term(&c->big);
-    c->big_size = c->big_got = 0;
+    c->big_size = c->big_got = c->big_cap = 0;
 }
 
 static void conn_linger_done(struct conn *c)
@@ -723,6 +810,7 @@ static void conn_destroy(struct conn *c, int err)
         sep_unlink(e, c, false); /* e may be gone after this */
     }
     fm_timer_cancel(&c->release); /* after sep_unlink: nobody arms it again */
+    fm_timer_cancel(&c->idle);    /* state is CS_DEAD: nobody arms it again */
     fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
 }
 
@@ -772,6 +860,38 @@ static void conn_check_stall(struct conn *c)
     pthread_mutex_unlock(&c->rx_lock);
 }
 
+/* Every IDLE_MS while a connection holds a buffer: one that saw no use
+   since the last look, and holds nothing, goes back (1,500 connections
+   that each sent one large request and went quiet held 64 KiB apiece;
+   a busy one keeps its buffers, so no message pays a malloc). */
+static void conn_on_idle(void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CS_DEAD)
+        return;
+    pthread_mutex_lock(&c->rx_lock);
+    if (c->rbuf && c->rx_reads == c->rx_reads_seen && c->rlen == 0 && !c->rx_held) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+    }
+    c->rx_reads_seen = c->rx_reads;
+    bool keep = c->rbuf != NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->stage && !c->writing && c->stage_uses == c->stage_uses_seen &&
+        c->stage_len == c->stage_off) {
+        free(c->stage);
+        c->stage = NULL;
+        c->stage_len = c->stage_off = c->stage_frames = 0;
+    }
+    c->stage_uses_seen = c->stage_uses;
+    keep = keep || c->stage;
+    atomic_store(&c->idle_armed, keep && c->state != CS_DEAD);
+    if (keep && c->state != CS_DEAD)
+        fm_timer_schedule(&c->idle, IDLE_MS);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->rx_lock);
+}
+
 static void conn_on_timer(void *arg)
 {
     struct conn *c = arg;
@@ -813,10 +933,41 @@ static bool conn_deliver(struct conn *c, struct fm_msg *m)
     return fm_pipe_deliver(c->pipe, m) == FM_PIPE_FULL;
 }
 
-/* Cut complete messages out of rbuf. Sets *full when the inbound queue
-   asked us to stop; the messages already read are delivered anyway (at
-   most one buffer's worth past the limit), so none waits in rbuf. */
-static int conn_parse(struct conn *c, bool *full)
+/* Bytes the kernel holds for us (a hint: 0 when it cannot say). */
+static size_t kernel_has(const struct conn *c)
+{
+    int n = 0;
+    return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0 ? (size_t) n : 0;
+}
+
+/* Room for the next bytes of a big body. An announced size is not paid
+   for before its bytes come: the body starts with what is here and what
+   the kernel holds (at least BODY_STEP) and grows as they arrive, at
+   least doubling each time, so an honest message that is all there is
+   read into place in one allocation, and a slower one costs amortised
+   O(1) copies. At the end the chunk is exactly big_size bytes. */
+static int big_reserve(struct conn *c, size_t have)
+{
+    size_t want = c->big_got + have + kernel_has(c);
+    if (want < 2 * c->big_cap)
+        want = 2 * c->big_cap;
+    if (want < BODY_STEP)
+        want = BODY_STEP;
+    if (want > c->big_size)
+        want = c->big_size;
+    int rc = c->big_cap ? fm_msg_body_resize(&c->big, want)
+                        : fm_msg_init_upto(&c->big, want, c->big_size);
+    if (rc != 0)
+        return ENOMEM;
+    c->big_cap = want;
+    return 0;
+}
+
+/* Cut complete messages out of rbuf, until the inbound queue asks us to
+   stop (*full): the rest stays in rbuf (rx_held) until it has room, so a
+   pipe's queue holds at most NN_RCVBUF and one message more. past_full:
+   cut them all (see conn_read). */
+static int conn_parse(struct conn *c, bool *full, bool past_full)
 {
     size_t pos = 0;
     int err = 0;
@@ -832,7 +983,12 @@ static int conn_parse(struct conn *c, bool *full)
             return err;
     }
     size_t plen = prefix_len(c);
+    c->rx_held = false;
     while (c->rlen - pos >= plen) {
+        if (*full && !past_full) {
+            c->rx_held = true;
+            break;
+        }
         const uint8_t *b = c->rbuf + pos;
         if (c->type_byte && b[0] != 0x01) {
             err = EPROTO;
@@ -856,12 +1012,13 @@ static int conn_parse(struct conn *c, bool *full)
         }
         if (size < DIRECT_MIN)
             break; /* the rest comes into rbuf */
-        if (fm_msg_init(&c->big, (size_t) size) != 0) {
-            err = ENOMEM;
+        c->big_size = (size_t) size;
+        c->big_got = c->big_cap = 0;
+        if ((err = big_reserve(c, have)) != 0) {
+            c->big_size = 0;
             break;
         }
         memcpy(fm_msg_body(&c->big), b + plen, have);
-        c->big_size = (size_t) size;
         c->big_got = have;
         pos = c->rlen;
         break;
@@ -873,33 +1030,60 @@ static int conn_parse(struct conn *c, bool *full)
     return err;
 }
 
-/* The inbound queue is full: stop reading unless it drained meanwhile. */
-static void conn_pause(struct conn *c)
+/* The inbound queue is full: stop reading unless it drained meanwhile
+   (false: go on). Whatever is left in rbuf or inside the session waits for
+   conn_inq_space, which has the loop read it (rx_backlog). */
+static bool conn_pause(struct conn *c)
 {
     pthread_mutex_lock(&c->lock);
     pthread_mutex_lock(&c->pipe->inq_lock);
     bool full = c->pipe->inq_full;
     pthread_mutex_unlock(&c->pipe->inq_lock);
-    if (full && c->state == CS_ACTIVE) {
+    bool paused = full && c->state == CS_ACTIVE;
+    if (paused) {
         c->rx_paused = true;
+        c->rx_backlog = c->rx_held || (c->sess && c->sops->buffered(c->sess));
         conn_update_events(c);
     }
     pthread_mutex_unlock(&c->lock);
+    return paused;
 }
 
-/* Read what the kernel has. 0, or the errno that ends the connection. */
-static int conn_read(struct conn *c)
+/* Read what the kernel has, until the inbound queue is full. past_full:
+   the peer is gone (or our side broke) and what it sent before is bounded
+   by the kernel's buffer: deliver it all, whatever the queue holds (this
+   also keeps a hang-up seen while paused from firing for ever). 0, or the
+   errno that ends the connection. */
+static int conn_read(struct conn *c, bool past_full)
 {
-    bool full = false, got = false;
-    for (int round = 0; round < READ_BUDGET && !full; round++) {
+    bool full = false, got = false, drained = false;
+    for (int round = 0; round < READ_BUDGET; round++) {
+        if (c->rx_held && c->state == CS_ACTIVE) {
+            /* Messages a full queue left in rbuf come first. */
+            int err = conn_parse(c, &full, past_full);
+            if (err)
+                return err;
+        }
+        if (full && !past_full) {
+            if (conn_pause(c))
+                return 0;
+            full = false; /* the receiver made room meanwhile */
+            continue;
+        }
+        full = false;
         uint8_t *dst;
         size_t room;
         if (c->big_size) {
-            dst = fm_msg_body(&c->big) + c->big_got;
-            room = c->big_size - c->big_got;
-        } else {
-            if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE)))
+            if (c->big_got == c->big_cap && big_reserve(c, 0) != 0)
                 return ENOMEM;
+            dst = fm_msg_body(&c->big) + c->big_got;
+            room = c->big_cap - c->big_got;
+        } else {
+            if (!c->rbuf) {
+                if (!(c->rbuf = malloc(RBUF_SIZE)))
+                    return ENOMEM;
+                conn_arm_idle(c);
+            }
             dst = c->rbuf + c->rlen;
             room = RBUF_SIZE - c->rlen;
             /* Big messages tend to follow big ones: take just the next
@@ -921,15 +1105,19 @@ static int conn_read(struct conn *c)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return errno;
+            drained = true;
+            break;
         }
         if (c->state >= CS_LINGER)
             continue; /* closing: read only to let the peer's FIN in */
         got = true;
+        c->rx_reads++;
         if (c->big_size) {
             c->big_got += (size_t) n;
             if (c->big_got == c->big_size) {
-                c->big_size = c->big_got = 0;
+                c->big_size = c->big_got = c->big_cap = 0;
                 c->after_big = true;
                 full |= conn_deliver(c, &c->big);
             }
@@ -937,17 +1125,29 @@ static int conn_read(struct conn *c)
             c->rlen += (size_t) n;
             if (c->rlen >= prefix_len(c))
                 c->after_big = false;
-            int err = conn_parse(c, &full);
+            int err = conn_parse(c, &full, past_full);
             if (err)
                 return err;
         }
-        if ((size_t) n < room)
-            break; /* a short read: the kernel buffer is empty */
+        if ((size_t) n < room) {
+            drained = true; /* a short read: the kernel buffer is empty */
+            break;
+        }
     }
     if (got && c->state == CS_ACTIVE && (c->big_size || c->rlen))
         conn_watch_stall(c);
-    if (full)
-        conn_pause(c);
+    if (full && conn_pause(c))
+        return 0;
+    if (c->state == CS_ACTIVE && (c->rx_held || (!drained && c->sess)) && kernel_has(c) == 0) {
+        /* Input that raises no event is left (messages a queue that was
+           full, but is no more, left in rbuf; the session's when the budget
+           ran out): the loop comes back to it after the others. Not while
+           the kernel has more: epoll says so, and a post that posted itself
+           again would keep the loop from its other work. */
+        pthread_mutex_lock(&c->lock);
+        conn_post_rx(c);
+        pthread_mutex_unlock(&c->lock);
+    }
     return 0;
 }
 
@@ -983,6 +1183,10 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
         ev |= EPOLLIN | EPOLLOUT; /* write the header, read what came along */
     }
     pthread_mutex_lock(&c->lock);
+    /* A session reads on any event (a write may have brought its input
+       in), but never while the inbound queue is full: that would take all
+       a peer sends past NN_RCVBUF. */
+    bool paused = c->rx_paused;
     if (c->broken)
         err = ECONNRESET;
     else if (((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) || c->sess) && conn_pending(c))
@@ -1008,13 +1212,15 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     if (writable && c->attached) /* a detached pipe's socket may be gone */
         fm_pipe_writable(c->pipe);
     pthread_mutex_lock(&c->rx_lock);
-    if (!err && ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->sess))
-        err = conn_read(c);
+    if (!err && (ev & (EPOLLERR | EPOLLHUP)))
+        err = conn_read(c, paused);
+    else if (!err && !paused && ((ev & EPOLLIN) || c->sess))
+        err = conn_read(c, false);
     else if (err && c->state <= CS_ACTIVE)
         /* Our side broke (a peer that died before reading our header makes
            even that fail), but whole messages it sent before dying are in
            our kernel: they are delivered, only the rest is lost. */
-        (void) conn_read(c);
+        (void) conn_read(c, true);
     pthread_mutex_unlock(&c->rx_lock);
     if (err)
         conn_destroy(c, err);
@@ -1105,6 +1311,8 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         return;
     }
     c->pipe = p;
+    p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
+    p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->loop = accepted ? fm_loop_pick() : e->loop;
     c->type_byte = e->tp->type_byte;
     c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
@@ -1123,6 +1331,8 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     c->pre[5] = (uint8_t) fm_sock_type(e->sock);
 
     fm_timer_init(&c->release, c->loop, conn_on_release, c);
+    fm_timer_init(&c->idle, c->loop, conn_on_idle, c);
+    atomic_init(&c->idle_armed, false);
 
     c->sep = e;
     pthread_mutex_lock(&e->lock);

@@ -30,6 +30,9 @@ struct fm_stream_session_ops {
     ssize_t (*writev)(void *s, const struct iovec *iov, int n);
     /* Bytes writev took that are not yet in the kernel. */
     bool (*pending)(void *s);
+    /* Input the session already took from the descriptor (whole or part
+       of a record): a poll on the descriptor does not see it. */
+    bool (*buffered)(void *s);
     /* The epoll interest to watch, given the engine's: what the session's
        last blocked call waits for replaces or adds to it. */
     uint32_t (*events)(void *s, uint32_t engine_events);

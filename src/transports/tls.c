@@ -663,6 +663,8 @@ static ssize_t sess_writev(void *arg, const struct iovec *iov, int n)
 
 static bool sess_pending(void *arg) { return ((struct tls_sess *) arg)->olen > 0; }
 
+static bool sess_buffered(void *arg) { return SSL_has_pending(((struct tls_sess *) arg)->ssl); }
+
 static uint32_t sess_events(void *arg, uint32_t ev)
 {
     struct tls_sess *s = arg;
@@ -695,6 +697,7 @@ static const struct fm_stream_session_ops tls_session = {
     .read = sess_read,
     .writev = sess_writev,
     .pending = sess_pending,
+    .buffered = sess_buffered,
     .events = sess_events,
     .shutdown = sess_shutdown,
     .destroy = sess_destroy,

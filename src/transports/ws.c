@@ -71,6 +71,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -79,6 +80,7 @@
 #define DRAIN_MAX_MS 10000     /* bound on waiting for the peer's FIN at close */
 #define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
 #define DIRECT_MIN (16 * 1024) /* frames this big are read into their message */
+#define BODY_STEP (16 * 1024)  /* a big frame's first allocation, at least */
 #define READ_BUDGET 16
 #define ACCEPT_BUDGET 16
 #define ACCEPT_PAUSE_MS 100
@@ -134,7 +136,9 @@ struct conn {
     uint8_t *rbuf;
     size_t rlen, rcap;
     struct fm_msg asm;       /* the message being reassembled */
-    size_t asm_len;          /* bytes of it filled */
+    size_t asm_len;          /* bytes of it filled (a big frame's body may
+                                have room for more: fm_msg_size) */
+    bool rx_held;            /* rbuf holds frames not cut: the queue was full */
     bool frag_open;          /* a first frame without FIN came */
     int frag_op;             /* its opcode */
     size_t big_left;         /* payload of the current frame read into asm directly */
@@ -152,6 +156,8 @@ struct conn {
     bool broken;
     bool out_full;
     bool rx_paused;
+    bool rx_backlog;         /* paused with frames held in rbuf */
+    bool rx_posted;          /* conn_rx_task is on its way */
     uint8_t pre[PRE_MAX];
     size_t pre_len, pre_off;
     uint8_t ctl[WS_FRAME_HDR_MAX + WS_CONTROL_MAX];
@@ -235,7 +241,8 @@ static struct fm_list listeners = {&listeners, &listeners};
 static void conn_destroy(struct conn *c, int err);
 static void conn_on_timer(void *arg);
 static void sep_schedule_retry(struct wsep *e);
-static int frames_parse(struct conn *c, bool *full);
+static int frames_parse(struct conn *c, bool *full, bool past_full);
+static int conn_read(struct conn *c, bool past_full);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -784,6 +791,19 @@ static bool conn_has_room(struct fm_pipe *p)
     return room;
 }
 
+static void conn_rx_task(void *arg);
+
+/* Frames a full queue left in rbuf raise no event: the loop cuts them.
+   c->lock held. */
+static void conn_post_rx(struct conn *c)
+{
+    if (c->rx_posted)
+        return;
+    c->rx_posted = true;
+    fm_pipe_ref(c->pipe);
+    fm_loop_post(ws_loop(), conn_rx_task, c->pipe);
+}
+
 static void conn_inq_space(struct fm_pipe *p)
 {
     struct conn *c = p->tdata;
@@ -795,6 +815,9 @@ static void conn_inq_space(struct fm_pipe *p)
         if (!full) {
             c->rx_paused = false;
             conn_update_events(c);
+            if (c->rx_backlog && c->state == CS_ACTIVE)
+                conn_post_rx(c);
+            c->rx_backlog = false;
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -876,6 +899,7 @@ static void conn_drop_input(struct conn *c)
     c->asm_len = 0;
     c->frag_open = false;
     c->big_left = 0;
+    c->rx_held = false;
 }
 
 static void conn_linger_done(struct conn *c)
@@ -1082,17 +1106,22 @@ static bool conn_deliver(struct conn *c, struct fm_msg *m)
     return fm_pipe_deliver(c->pipe, m) == FM_PIPE_FULL;
 }
 
-static void conn_pause(struct conn *c)
+/* The inbound queue is full: stop reading unless it drained meanwhile
+   (false: go on). Frames left in rbuf wait for conn_inq_space. */
+static bool conn_pause(struct conn *c)
 {
     pthread_mutex_lock(&c->lock);
     pthread_mutex_lock(&c->pipe->inq_lock);
     bool full = c->pipe->inq_full;
     pthread_mutex_unlock(&c->pipe->inq_lock);
-    if (full && c->state == CS_ACTIVE) {
+    bool paused = full && c->state == CS_ACTIVE;
+    if (paused) {
         c->rx_paused = true;
+        c->rx_backlog = c->rx_held;
         conn_update_events(c);
     }
     pthread_mutex_unlock(&c->lock);
+    return paused;
 }
 
 /* The handshake succeeded: the connection serves its endpoint. */
@@ -1127,7 +1156,7 @@ static int conn_after_head(struct conn *c, size_t hl, bool *full)
 {
     memmove(c->rbuf, c->rbuf + hl, c->rlen - hl);
     c->rlen -= hl;
-    return frames_parse(c, full);
+    return frames_parse(c, full, false);
 }
 
 static struct wsep *route(struct wsl *l, const char *path, size_t n)
@@ -1190,6 +1219,8 @@ static int server_head(struct conn *c, bool *full)
         conn_refuse(c, 503, NULL);
         return 0;
     }
+    p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
+    p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->pipe = p;
     fm_list_remove(&c->node);
     c->lsn->npending--;
@@ -1284,17 +1315,42 @@ static void on_message(struct conn *c, struct fm_msg *m, int op, bool *full)
 }
 
 /* Make room for total bytes in the message being assembled. */
-static int asm_grow(struct conn *c, size_t total)
+/* Make room for total bytes in the message being assembled, which may
+   grow to most. */
+static int asm_grow(struct conn *c, size_t total, size_t most)
 {
     if (!c->asm.body) {
         fm_msg_term(&c->asm);
-        return fm_msg_init(&c->asm, total);
+        return fm_msg_init_upto(&c->asm, total, most);
     }
-    void *p = fm_chunk_realloc_user(fm_msg_body(&c->asm), total);
-    if (!p)
-        return -ENOMEM;
-    c->asm.body = fm_chunk_from_user(p);
-    return 0;
+    return fm_msg_body_resize(&c->asm, total);
+}
+
+/* Bytes the kernel holds for us (a hint: 0 when it cannot say). */
+static size_t kernel_has(int fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0 ? (size_t) n : 0;
+}
+
+/* Room for the next bytes of a big frame, whose payload ends at asm_len +
+   big_left (have of them are in rbuf). A length is not paid for before
+   its bytes come: the message grows with what is here and what the kernel
+   holds (at least BODY_STEP, at least doubling, in place when a kept
+   chunk has the room), so an honest frame that is all there is read into
+   place in one allocation, a slower one at amortised O(1) copies, and at
+   the frame's end the body is exactly asm_len bytes again. */
+static int asm_reserve(struct conn *c, size_t have)
+{
+    size_t end = c->asm_len + c->big_left, cap = fm_msg_size(&c->asm);
+    size_t want = c->asm_len + have + kernel_has(c->fd);
+    if (want < 2 * cap)
+        want = 2 * cap;
+    if (want < BODY_STEP)
+        want = BODY_STEP;
+    if (want > end)
+        want = end;
+    return want > cap ? asm_grow(c, want, end) : 0;
 }
 
 static void asm_finish(struct conn *c, bool *full)
@@ -1316,10 +1372,17 @@ static void copy_in(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *k
 
 /* Cut complete frames out of rbuf; a large frame's payload then goes
    straight into its message (big_left). */
-static int frames_parse(struct conn *c, bool *full)
+static int frames_parse(struct conn *c, bool *full, bool past_full)
 {
     size_t pos = 0;
+    c->rx_held = false;
     while (c->state == CS_ACTIVE && !c->big_left) {
+        if (*full && !past_full) {
+            /* The rest waits in rbuf until the queue has room, so a pipe's
+               queue holds at most NN_RCVBUF and one message more. */
+            c->rx_held = c->rlen > pos;
+            break;
+        }
         const uint8_t *b = c->rbuf + pos;
         size_t avail = c->rlen - pos;
         if (avail < 2)
@@ -1385,7 +1448,7 @@ static int frames_parse(struct conn *c, bool *full)
                 on_message(c, &m, op, full);
                 continue;
             }
-            if (asm_grow(c, (size_t) total) != 0) {
+            if (asm_grow(c, (size_t) total, (size_t) total) != 0) {
                 conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
                 break;
             }
@@ -1399,7 +1462,9 @@ static int frames_parse(struct conn *c, bool *full)
         }
         if (plen < DIRECT_MIN)
             break; /* the rest comes into rbuf */
-        if (asm_grow(c, (size_t) total) != 0) {
+        c->big_left = (size_t) plen;
+        if (asm_reserve(c, have) != 0) {
+            c->big_left = 0;
             conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
             break;
         }
@@ -1420,11 +1485,27 @@ static int frames_parse(struct conn *c, bool *full)
     return 0;
 }
 
-/* Read what the kernel has. 0, or the errno that ends the connection. */
-static int conn_read(struct conn *c)
+/* Read what the kernel has, until the inbound queue is full. past_full:
+   the peer is gone and what it sent is bounded by the kernel's buffer:
+   deliver it all (a hang-up seen while paused must not fire for ever). 0,
+   or the errno that ends the connection. */
+static int conn_read(struct conn *c, bool past_full)
 {
     bool full = false, got = false;
-    for (int round = 0; round < READ_BUDGET && !full; round++) {
+    for (int round = 0; round < READ_BUDGET; round++) {
+        if (c->rx_held && c->state == CS_ACTIVE) {
+            /* Frames a full queue left in rbuf come first. */
+            int err = frames_parse(c, &full, past_full);
+            if (err)
+                return err;
+        }
+        if (full && !past_full) {
+            if (conn_pause(c))
+                return 0;
+            full = false; /* the receiver made room meanwhile */
+            continue;
+        }
+        full = false;
         if (c->state >= CS_LINGER) {
             /* Closing: read only to let the peer's FIN in. */
             uint8_t junk[4096];
@@ -1441,8 +1522,10 @@ static int conn_read(struct conn *c)
         uint8_t *dst;
         size_t room;
         if (c->big_left) {
+            if (fm_msg_size(&c->asm) == c->asm_len && asm_reserve(c, 0) != 0)
+                return ENOMEM;
             dst = fm_msg_body(&c->asm) + c->asm_len;
-            room = c->big_left;
+            room = fm_msg_size(&c->asm) - c->asm_len;
         } else {
             if (!c->rbuf) {
                 size_t cap = c->state == CS_HTTP ? WS_HTTP_MAX : RBUF_SIZE;
@@ -1461,7 +1544,9 @@ static int conn_read(struct conn *c)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return errno;
+            break;
         }
         int err = 0;
         got = true;
@@ -1481,7 +1566,7 @@ static int conn_read(struct conn *c)
             if (c->state == CS_HTTP)
                 err = c->server ? server_head(c, &full) : client_head(c, &full);
             else
-                err = frames_parse(c, &full);
+                err = frames_parse(c, &full, past_full);
         }
         if (err)
             return err;
@@ -1492,9 +1577,34 @@ static int conn_read(struct conn *c)
     }
     if (got && c->state == CS_ACTIVE && conn_rx_partial(c))
         conn_watch_stall(c);
-    if (full && c->state == CS_ACTIVE)
-        conn_pause(c);
+    if (full && c->state == CS_ACTIVE && conn_pause(c))
+        return 0;
+    if (c->state == CS_ACTIVE && c->rx_held && kernel_has(c->fd) == 0) {
+        /* Frames a queue that was full, but is no more, left in rbuf, and
+           nothing in the kernel to raise an event: back to them after the
+           other connections. (Not while the kernel has more: a post that
+           posted itself again would keep the loop from them.) */
+        pthread_mutex_lock(&c->lock);
+        conn_post_rx(c);
+        pthread_mutex_unlock(&c->lock);
+    }
     return 0;
+}
+
+/* Cut what a pause or the read budget left in rbuf, and read on. */
+static void conn_rx_task(void *arg)
+{
+    struct fm_pipe *p = arg;
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    c->rx_posted = false;
+    bool ok = c->state == CS_ACTIVE && !c->broken && !c->rx_paused;
+    pthread_mutex_unlock(&c->lock);
+    int err = ok ? conn_read(c, false) : 0;
+    if (err)
+        conn_destroy(c, err);
+    fm_run_deferred();
+    fm_pipe_unref(p);
 }
 
 static void conn_on_event(struct fm_watch *w, uint32_t ev)
@@ -1503,6 +1613,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     int err = 0;
     bool writable = false, flushed = false;
     pthread_mutex_lock(&c->lock);
+    bool paused = c->rx_paused;
     if (c->broken)
         err = ECONNRESET;
     else if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_pending(c))
@@ -1528,8 +1639,10 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     }
     if (writable && c->attached)
         fm_pipe_writable(c->pipe);
-    if (!err && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-        err = conn_read(c);
+    if (!err && (ev & (EPOLLERR | EPOLLHUP)))
+        err = conn_read(c, paused);
+    else if (!err && (ev & EPOLLIN) && !paused)
+        err = conn_read(c, false);
     if (!err && c->attached) {
         /* Reading can flush too (the 101 after a handshake, a pong), and
            empty a queue that had said FM_PIPE_FULL: no EPOLLOUT follows. */
@@ -1732,6 +1845,8 @@ static void client_start(struct wsep *e, int fd)
         sep_connect_failed(e, ENOMEM);
         return;
     }
+    p->inq_msg_cost = FM_MSG_OVERHEAD;
+    p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->pipe = p;
     c->msg_op = e->msg_op;
     c->sndbuf = (size_t) e->ep->sndbuf; /* now, not at nn_bind/nn_connect */
