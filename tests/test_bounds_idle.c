@@ -1,5 +1,5 @@
 /* test_bounds_idle.c: a connection that went quiet gives its buffers back
-   (issue 15, finding 4). 300 raw peers on tcp and on ipc each send one
+   (issue 15, finding 4). 300 raw peers on tcp, ipc and ws each send one
    60 KiB message, which the server receives, and then say nothing more:
    the heap in use, which grew by the 64 KiB read buffer of each, must come
    back to less than 16 KiB a connection (stock: 9 KiB) within a generous deadline (the
@@ -32,10 +32,13 @@ static void set_int(int s, int opt, int v)
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, opt, &v, sizeof(v)) == 0);
 }
 
-static int raw_connect(bool ipc, int port, const char *path)
+enum kind { K_TCP, K_IPC, K_WS };
+static const char *const kind_name[] = {"tcp", "ipc", "ws"};
+
+static int raw_connect(enum kind k, int port, const char *path)
 {
     int fd;
-    if (ipc) {
+    if (k == K_IPC) {
         fd = socket(AF_UNIX, SOCK_STREAM, 0);
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
         memcpy(sun.sun_path, path, strlen(path) + 1);
@@ -57,8 +60,33 @@ static int raw_connect(bool ipc, int port, const char *path)
     return fd;
 }
 
-static void run(bool ipc)
+/* A raw PUSH peer's opening: the SP header, or the HTTP upgrade and the
+   server's 101. False when refused. */
+static bool raw_hello(enum kind k, int fd)
 {
+    if (k != K_WS) {
+        const uint8_t hello[8] = {0, 'S', 'P', 0, 0, NN_PUSH, 0, 0};
+        raw_send(fd, hello, sizeof(hello));
+        return true;
+    }
+    const char *req = "GET /idle HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Protocol: pull.sp.nanomsg.org\r\n\r\n";
+    raw_send(fd, req, strlen(req));
+    char resp[1024] = "";
+    size_t got = 0;
+    while (got + 1 < sizeof(resp) && raw_read(fd, resp + got, 1, 10)) {
+        got++;
+        if (got >= 4 && memcmp(resp + got - 4, "\r\n\r\n", 4) == 0)
+            return strncmp(resp, "HTTP/1.1 101 ", 13) == 0;
+    }
+    return false;
+}
+
+static void run(enum kind k)
+{
+    bool ipc = k == K_IPC;
     int pull = nn_socket(AF_SP, NN_PULL), push = nn_socket(AF_SP, NN_PUSH);
     set_int(pull, NN_RCVTIMEO, 10000);
     set_int(push, NN_SNDTIMEO, 10000);
@@ -72,7 +100,8 @@ static void run(bool ipc)
     } else {
         port = 20000 + (int) ((unsigned) getpid() * 79u % 12000u);
         for (int i = 0; i < 500; i++, port = port >= 31999 ? 20000 : port + 1) {
-            snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port);
+            snprintf(addr, sizeof(addr), "%s://127.0.0.1:%d%s", kind_name[k], port,
+                     k == K_WS ? "/idle" : "");
             if (nn_bind(pull, addr) >= 0)
                 break;
         }
@@ -82,21 +111,30 @@ static void run(bool ipc)
     char small[16];
     CHECK(nn_recv(pull, small, sizeof(small), 0) == 2);
 
-    uint8_t *msg = calloc(1, (ipc ? 9 : 8) + SIZE);
+    /* The message's framing: the length prefix (ipc: after its type byte),
+       or a masked binary ws frame whose key is zero (the payload as is). */
+    uint8_t *msg = calloc(1, 16 + SIZE);
     size_t n = 0;
     if (ipc)
         msg[n++] = 0x01;
-    for (int i = 7; i >= 0; i--)
-        msg[n++] = (uint8_t) ((uint64_t) SIZE >> (8 * i));
-    const uint8_t hello[8] = {0, 'S', 'P', 0, 0, NN_PUSH, 0, 0};
+    if (k == K_WS) {
+        msg[n++] = 0x82;
+        msg[n++] = 0x80 | 126;
+        msg[n++] = (uint8_t) (SIZE >> 8);
+        msg[n++] = (uint8_t) SIZE;
+        n += 4;
+    } else {
+        for (int i = 7; i >= 0; i--)
+            msg[n++] = (uint8_t) ((uint64_t) SIZE >> (8 * i));
+    }
     long heap0 = heap_kib();
     int fds[CONNS];
     for (int i = 0; i < CONNS; i++) {
-        fds[i] = raw_connect(ipc, port, path);
+        fds[i] = raw_connect(k, port, path);
         CHECK(fds[i] >= 0);
         if (fds[i] < 0)
             continue;
-        raw_send(fds[i], hello, sizeof(hello));
+        CHECK(raw_hello(k, fds[i]));
         raw_send(fds[i], msg, n + SIZE);
     }
     int got = 0;
@@ -109,7 +147,7 @@ static void run(bool ipc)
     long busy = heap_kib() - heap0;
     bool quiet = WAIT_FOR(under_sanitizer() || heap_kib() - heap0 < CONNS * 16, 30);
     printf("%s: %d quiet connections: heap +%ld KiB after their messages, +%ld KiB later\n",
-           ipc ? "ipc" : "tcp", CONNS, busy, heap_kib() - heap0);
+           kind_name[k], CONNS, busy, heap_kib() - heap0);
     CHECK(quiet);
     /* Still connected, still served. */
     CHECK(nn_get_statistic(pull, NN_STAT_CURRENT_CONNECTIONS) >= CONNS);
@@ -130,7 +168,8 @@ static void run(bool ipc)
 
 int main(void)
 {
-    run(false);
-    run(true);
+    run(K_TCP);
+    run(K_IPC);
+    run(K_WS);
     TEST_DONE();
 }

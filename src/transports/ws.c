@@ -94,6 +94,7 @@
 #define IOV_W 64               /* iovecs per sendmsg */
 #define STAGE_SIZE (64 * 1024) /* staging buffer for small frames in a burst */
 #define STAGE_MAX 2048         /* messages framing to this size are staged */
+#define IDLE_MS 2000           /* buffers of a connection quiet this long go back */
 #define FH_SLOTS 32            /* frame headers per sendmsg */
 #define PRE_MAX 1024           /* our HTTP head */
 #define SP_SUFFIX ".sp.nanomsg.org"
@@ -139,6 +140,10 @@ struct conn {
     size_t asm_len;          /* bytes of it filled (a big frame's body may
                                 have room for more: fm_msg_size) */
     bool rx_held;            /* rbuf holds frames not cut: the queue was full */
+    unsigned rx_reads;       /* reads so far, and as the idle timer last saw them */
+    unsigned rx_reads_seen;
+    struct fm_timer idle;    /* gives back the buffers of a quiet connection */
+    atomic_bool idle_armed;
     bool frag_open;          /* a first frame without FIN came */
     int frag_op;             /* its opcode */
     size_t big_left;         /* payload of the current frame read into asm directly */
@@ -167,6 +172,8 @@ struct conn {
     struct fm_msgq outq;
     size_t out_off; /* wire bytes of the head message already sent */
     uint8_t fh[FH_SLOTS][WS_FRAME_HDR_MAX];
+    unsigned stage_uses;      /* frames staged so far, and as the idle timer */
+    unsigned stage_uses_seen; /* last saw them */
     uint8_t *stage;   /* whole frames of a burst at stage[stage_off, stage_len), */
     size_t stage_len; /* written before anything in outq */
     size_t stage_off;
@@ -663,6 +670,18 @@ static size_t control_frame(const struct conn *c, uint8_t *out, int op, const ui
     return hl + n;
 }
 
+static void conn_on_idle(void *arg);
+
+/* A buffer was made: the idle timer will give it back once the
+   connection is quiet. Any thread; one atomic load while it is armed. */
+static void conn_arm_idle(struct conn *c)
+{
+    bool was = false;
+    if (!atomic_load_explicit(&c->idle_armed, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&c->idle_armed, &was, true))
+        fm_timer_schedule(&c->idle, IDLE_MS);
+}
+
 /* While the application streams (fm_sock_burst), copy a small message's
    frames (masked already on the client side) into the staging buffer: one
    system call per buffer, not per message, written by the sender when it
@@ -678,8 +697,12 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
     if (wl > STAGE_MAX || c->outq.count || c->pre_off < c->pre_len || c->ctl_len ||
         c->tail_len || (!burst && empty))
         return 0;
-    if (!c->stage && !(c->stage = malloc(STAGE_SIZE)))
-        return 0;
+    if (!c->stage) {
+        if (!(c->stage = malloc(STAGE_SIZE)))
+            return 0;
+        conn_arm_idle(c);
+    }
+    c->stage_uses++;
     if (c->stage_len + wl > STAGE_SIZE) {
         int rc = conn_flush(c); /* full: this thread writes it */
         if (rc)
@@ -874,6 +897,8 @@ static struct conn *conn_new(int fd, bool server)
     fm_msg_init_empty(&c->asm);
     fm_list_init(&c->node);
     fm_timer_init(&c->timer, ws_loop(), conn_on_timer, c);
+    fm_timer_init(&c->idle, ws_loop(), conn_on_idle, c);
+    atomic_init(&c->idle_armed, false);
     return c;
 }
 
@@ -963,6 +988,7 @@ static void conn_destroy(struct conn *c, int err)
     fm_watch_del(&c->watch);
     close(fd);
     fm_timer_cancel(&c->timer);
+    fm_timer_cancel(&c->idle); /* state is CS_DEAD: nobody arms it again */
     conn_lose(c, was <= CS_ACTIVE ? err : 0);
     conn_drop_input(c);
     conn_linger_done(c);
@@ -1017,6 +1043,36 @@ static void conn_check_stall(struct conn *c)
     }
     c->stall_armed = true;
     fm_timer_schedule(&c->timer, paused ? ivl : c->rx_at + ivl - now);
+}
+
+/* Every IDLE_MS while a connection holds a buffer: one that saw no use
+   since the last look, and holds nothing, goes back, as in stream.c (a
+   quiet connection keeps no 64 KiB buffer; a busy one keeps its buffers,
+   so no message pays a malloc). The loop's. */
+static void conn_on_idle(void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CS_DEAD)
+        return;
+    if (c->rbuf && c->rx_reads == c->rx_reads_seen && c->rlen == 0 && !c->rx_held) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+    c->rx_reads_seen = c->rx_reads;
+    bool keep = c->rbuf != NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->stage && c->stage_uses == c->stage_uses_seen && c->stage_len == c->stage_off) {
+        free(c->stage);
+        c->stage = NULL;
+        c->stage_len = c->stage_off = 0;
+    }
+    c->stage_uses_seen = c->stage_uses;
+    keep = keep || c->stage;
+    atomic_store(&c->idle_armed, keep);
+    if (keep)
+        fm_timer_schedule(&c->idle, IDLE_MS);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void conn_on_timer(void *arg)
@@ -1532,7 +1588,9 @@ static int conn_read(struct conn *c, bool past_full)
                 if (!(c->rbuf = malloc(cap)))
                     return ENOMEM;
                 c->rcap = cap;
+                conn_arm_idle(c);
             }
+            c->rx_reads++;
             dst = c->rbuf + c->rlen;
             room = c->rcap - c->rlen;
             if (!room)
