@@ -65,6 +65,10 @@ static int start(struct proc *p, const char *prog, const char *proto, int role,
             unsetenv("LD_LIBRARY_PATH");
             unsetenv("LD_PRELOAD");
             setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+            /* Under TSan the foreign library runs uninstrumented: what it
+               synchronises with atomics looks like races to TSan. Its
+               races are not ours to report. */
+            setenv("TSAN_OPTIONS", "report_bugs=0", 1);
         }
         execl(prog, prog, proto, rolebuf, addr, bind ? "bind" : "connect", (char *) NULL);
         perror(prog);
