@@ -24,7 +24,8 @@
 #   not called, and it is listed as "linked, not run".
 # Programs run each in a network namespace and a /tmp of their own where
 # unshare(1) allows it (the fixed ports and ipc paths of the pages then
-# meet no other test); elsewhere directly.
+# meet no other test; the /tmp only when the build is not under /tmp);
+# elsewhere directly.
 # WORKDIR: where the programs are built (not under /tmp, which a program's
 # private /tmp hides). CFLAGS: extra compile and link flags (a sanitized
 # build's -fsanitize=...).
@@ -49,6 +50,13 @@ for u in "unshare -nm" "unshare -rnm"; do
     fi
 done
 [ -n "$isolate" ] || echo "note: unshare(1) unavailable: examples run in the shared network and /tmp"
+# The private /tmp would hide the programs and the library themselves when
+# the build lives under /tmp (a CI checkout may): then only the network is
+# private.
+# shellcheck disable=SC2016 # "$0" is expanded by the inner shell
+inner='mount -t tmpfs none /tmp && ip link set lo up && exec "$0"'
+case "$work" in /tmp/*) inner='ip link set lo up && exec "$0"' ;; esac
+case "$libdir" in /tmp/*) inner='ip link set lo up && exec "$0"' ;; esac
 
 for f in "$mandir"/*.[0-9]; do
     page=$(basename "$f")
@@ -111,9 +119,7 @@ for ex in "$work"/*.ex; do
         continue
     fi
     if [ -n "$isolate" ]; then
-        # shellcheck disable=SC2016 # expanded by the inner shell
-        (cd "$work" && timeout "$limit" $isolate sh -c \
-            'mount -t tmpfs none /tmp && ip link set lo up && exec "$0"' "$work/$name" \
+        (cd "$work" && timeout "$limit" $isolate sh -c "$inner" "$work/$name" \
             > "$work/out" 2> "$work/err")
     else
         (cd "$work" && timeout "$limit" "$work/$name" > "$work/out" 2> "$work/err")
