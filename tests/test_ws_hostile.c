@@ -274,16 +274,32 @@ static void bench_open(struct bench *b, int rcvmax)
     snprintf(addr, sizeof(addr), "ws://127.0.0.1:%d/h", b->port);
     CHECK(nn_connect(b->push, addr) >= 0);
     CHECK(WAIT_FOR(stat_of(b->pull, NN_STAT_CURRENT_CONNECTIONS) >= 1, 10));
+    /* Both ends: the server counts its side before the client has read
+       the 101. */
+    CHECK(WAIT_FOR(stat_of(b->push, NN_STAT_ESTABLISHED_CONNECTIONS) >= 1, 10));
 }
 
 static bool still_works(struct bench *b)
 {
-    if (stat_of(b->push, NN_STAT_ESTABLISHED_CONNECTIONS) != 1)
-        return false; /* its one connection was never cut */
-    if (nn_send(b->push, "alive", 5, 0) != 5)
+    uint64_t est = stat_of(b->push, NN_STAT_ESTABLISHED_CONNECTIONS);
+    if (est != 1) { /* its one connection was never cut */
+        fprintf(stderr, "still_works: push established %llu, broken %llu, pull accepted %llu\n",
+                (unsigned long long) est,
+                (unsigned long long) stat_of(b->push, NN_STAT_BROKEN_CONNECTIONS),
+                (unsigned long long) stat_of(b->pull, NN_STAT_ACCEPTED_CONNECTIONS));
         return false;
+    }
+    if (nn_send(b->push, "alive", 5, 0) != 5) {
+        fprintf(stderr, "still_works: send: %s\n", nn_strerror(nn_errno()));
+        return false;
+    }
     char buf[16];
-    return nn_recv(b->pull, buf, sizeof(buf), 0) == 5 && memcmp(buf, "alive", 5) == 0;
+    int n = nn_recv(b->pull, buf, sizeof(buf), 0);
+    if (n != 5 || memcmp(buf, "alive", 5) != 0) {
+        fprintf(stderr, "still_works: recv %d: %s\n", n, nn_strerror(nn_errno()));
+        return false;
+    }
+    return true;
 }
 
 static void bench_close(struct bench *b)
