@@ -24,21 +24,26 @@
    reply) still goes out at once. A sender that finds output queued writes
    what the kernel takes of it before queueing its own.
 
-   Receive path (the connection's loop only): read up to RBUF_SIZE bytes at
-   a time into a per-connection buffer and cut every complete message out
-   of it; a message of DIRECT_MIN bytes or more is read straight into its
-   own body, which grows as its bytes arrive (an announced size is not
-   paid for up front). When the pipe's inbound queue is full (NN_RCVBUF,
-   each message counting FM_MSG_OVERHEAD more than its bytes) cutting and
-   reading stop (EPOLLIN off, and a session is not read on other events
-   either) until ops->inq_space, which posts conn_rx_task to cut what was
-   left in rbuf or in the session: no event would announce it. A
-   connection quiet for IDLE_MS gives its read and staging buffers back
-   (conn_on_idle); a busy one keeps them. A peer that leaves a message unfinished and
-   sends nothing for fm_rx_stall_ms() (FM_RX_STALL_MS, 30 s) while we are
-   willing to read is dropped: a read that leaves part of a message notes
-   the time, and one coarse timer per interval compares. The loop reads,
-   except while a thread blocked in nn_recv has claimed the connection
+   Receive path (the connection's loop, or another reader: see below):
+   read up to RBUF_SIZE bytes at a time into a per-connection buffer and
+   cut every complete message out of it; a message of DIRECT_MIN bytes or
+   more is read straight into its own body, which grows as its bytes
+   arrive (an announced size is not paid for up front). When the pipe's
+   inbound queue is full (NN_RCVBUF, each message counting FM_MSG_OVERHEAD
+   more than its bytes) cutting and reading stop (EPOLLIN off, and a
+   session is not read on other events either) until ops->inq_space (the
+   queue fell below three quarters), where the thread whose nn_recv made
+   room reads on itself: what was left in rbuf or in the session (no event
+   would announce it), then the kernel, until the queue is full again
+   (EPOLLIN stays off) or the kernel is drained (EPOLLIN back on). Only if
+   another thread is reading the connection at that moment does the loop
+   take over (conn_rx_task). A connection quiet for IDLE_MS gives its read
+   and staging buffers back (conn_on_idle); a busy one keeps them. A peer
+   that leaves a message unfinished and sends nothing for fm_rx_stall_ms()
+   (FM_RX_STALL_MS, 30 s) while we are willing to read is dropped: a read
+   that leaves part of a message notes the time, and one coarse timer per
+   interval compares. The loop reads, except while reading is paused
+   (above) or a thread blocked in nn_recv has claimed the connection
    (ops->rx_claim): the loop then drops EPOLLIN and that thread polls the
    descriptor and reads itself, so a reply costs one wake-up instead of
    two (loop thread, then receiver). Whoever reads holds c->rx_lock. A
@@ -65,8 +70,8 @@
    end at once to dial again); an accepted one on a loop picked at accept,
    so one listener's connections spread over the pool. Each connection's
    receive side, timers and state changes belong to its own loop and take
-   no lock (the receive side: whoever holds c->rx_lock, the loop or a
-   claiming receiver). Shared with senders is only a connection's send side and
+   no lock (the receive side: whoever holds c->rx_lock, the loop, a
+   claiming receiver or one resuming a paused connection). Shared with senders is only a connection's send side and
    state, under the connection lock c->lock (with a session layer every
    call into it too, reads included). Order:
 
