@@ -182,6 +182,7 @@ static void set_ready(struct fm_readiness *r, bool want)
 
 void fm_sock_refresh(struct fm_sock *s)
 {
+    FM_ASSERT_SOCK_LOCKED(s); /* the eventfds change only under the lock */
     unsigned ev = atomic_load(&s->closing) ? (FM_CAN_SEND | FM_CAN_RECV)
                                             : s->proto->events(s->pstate);
     set_ready(&s->snd, ev & FM_CAN_SEND);
@@ -379,6 +380,7 @@ static void sock_destroy(struct fm_sock *s)
     while (!fm_list_empty(&eps)) {
         struct fm_ep *ep = FM_CONTAINER(eps.next, struct fm_ep, sock_node);
         fm_list_remove(&ep->sock_node);
+        FM_ASSERT_NO_SOCK_LOCK(); /* fm_transport.close: without the socket lock */
         ep->tp->close(ep);
         ep_free(ep);
     }
@@ -396,6 +398,7 @@ static void sock_destroy(struct fm_sock *s)
         if (!p)
             break;
         fm_pipe_detach(p);
+        FM_ASSERT_NO_SOCK_LOCK(); /* fm_pipe_ops.close: without the socket lock */
         p->ops->close(p);
         fm_pipe_unref(p);
     }
@@ -406,6 +409,7 @@ static void sock_destroy(struct fm_sock *s)
             fm_fq_remove(s, FM_CONTAINER(s->fq[i].next, struct fm_pipe, fq_node));
     sock_unlock_plain(s);
     fm_run_deferred();
+    FM_ASSERT_NO_SOCK_LOCK(); /* fm_proto.term: without the socket lock */
     s->proto->term(s->pstate);
 
     free(s->pstate);
@@ -812,6 +816,7 @@ int nn_shutdown(int id, int eid)
     }
     fm_sock_unlock(s);
     if (found) {
+        FM_ASSERT_NO_SOCK_LOCK();
         found->tp->close(found);
         ep_free(found);
     }
@@ -866,6 +871,7 @@ static int poll_timeout(uint64_t deadline)
 
 void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p)
 {
+    FM_ASSERT_SOCK_LOCKED(s);
     struct fm_readiness *r = &s->rcv;
     if (s->rx_claimed != p)
         return;
@@ -1007,7 +1013,11 @@ static inline uint64_t burst_clock(void)
 #define BURST_TICKS 1500 /* ns */
 #endif
 
-bool fm_sock_burst(struct fm_sock *s) { return s->burst; }
+bool fm_sock_burst(struct fm_sock *s)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    return s->burst;
+}
 
 /* Send msg (moved on success) honouring NN_DONTWAIT and NN_SNDTIMEO. */
 static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags)
