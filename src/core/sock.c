@@ -148,7 +148,9 @@ void fm_sock_lock(struct fm_sock *s)
 }
 
 /* Drop the lock without the readiness refresh and deferred work of
-   fm_sock_unlock (for waits that changed nothing the protocol sees). */
+   fm_sock_unlock: where nothing the protocol reports has changed (waiters
+   counting themselves in and out), or the socket is being made or torn
+   down. */
 static void sock_unlock_plain(struct fm_sock *s)
 {
 #if FM_CHECKS
