@@ -1,10 +1,15 @@
 /* test_api_options.c: nn_setsockopt / nn_getsockopt at NN_SOL_SOCKET, at a
    protocol level and at transport levels: every default, every range, the
    order in which bad arguments are reported (NULL value, wrong length,
-   unknown option), partial reads of a value, NN_SOCKET_NAME, and options
-   that only apply to endpoints created after they are set. The expected
+   unknown option), partial reads of a value, NN_SOCKET_NAME, options
+   that only apply to endpoints created after they are set, every option
+   number's row of the socket's option table, and the protocol-level int
+   options' length and range checks. The expected
    values are what the stock library does (see conformance/api_probe.c). */
 #include "test_api_util.h"
+
+#include <nanomsg/reqrep.h>
+#include <nanomsg/survey.h>
 
 #include <limits.h>
 
@@ -295,6 +300,139 @@ static void check_per_socket_and_endpoint_time(void)
     nn_close(b);
 }
 
+/* Every NN_SOL_SOCKET option number, one row each, as the socket's option
+   table must treat it: read-write ints (round trip, a wrong length and a
+   value out of range refused and the value kept), read-only ones (setting
+   is ENOPROTOOPT after the length check), NN_LINGER (taken, read back as
+   0), NN_SOCKET_NAME (a string) and the numbers around them (unknown). */
+enum opt_class { RW_INT, READ_ONLY, LINGER, NAME, UNKNOWN };
+
+struct opt_row {
+    int opt;
+    enum opt_class cls;
+    int good, bad; /* RW_INT: a value taken and one refused (bad == good: none) */
+};
+
+static const struct opt_row opt_rows[] = {
+    {0, UNKNOWN, 0, 0},
+    {NN_LINGER, LINGER, 250, 250},
+    {NN_SNDBUF, RW_INT, 4096, 0},
+    {NN_RCVBUF, RW_INT, 8192, -1},
+    {NN_SNDTIMEO, RW_INT, 77, 77},
+    {NN_RCVTIMEO, RW_INT, 88, 88},
+    {NN_RECONNECT_IVL, RW_INT, 5, -1},
+    {NN_RECONNECT_IVL_MAX, RW_INT, 500, -1},
+    {NN_SNDPRIO, RW_INT, 3, 17},
+    {NN_RCVPRIO, RW_INT, 4, 0},
+    {NN_SNDFD, READ_ONLY, 0, 0},
+    {NN_RCVFD, READ_ONLY, 0, 0},
+    {NN_DOMAIN, READ_ONLY, 0, 0},
+    {NN_PROTOCOL, READ_ONLY, 0, 0},
+    {NN_IPV4ONLY, RW_INT, 0, 2},
+    {NN_SOCKET_NAME, NAME, 0, 0},
+    {NN_RCVMAXSIZE, RW_INT, 12345, -2},
+    {NN_MAXTTL, RW_INT, 9, 256},
+    {NN_MAXTTL + 1, UNKNOWN, 0, 0},
+};
+
+static void check_every_option(void)
+{
+    int s = nn_socket(AF_SP, NN_PAIR);
+    CHECK(s >= 0);
+    for (size_t i = 0; i < sizeof(opt_rows) / sizeof(opt_rows[0]); i++) {
+        const struct opt_row *r = &opt_rows[i];
+        int before = ta_getint(s, NN_SOL_SOCKET, r->opt);
+        int fails = tu_failures;
+        /* A wrong length is EINVAL for every option but the name, known or
+           not, and changes nothing. */
+        static const size_t bad_lens[] = {0, 1, 2, 3, 5, 8};
+        int two[2] = {r->good, r->good};
+        for (size_t k = 0; r->cls != NAME && k < sizeof(bad_lens) / sizeof(bad_lens[0]); k++)
+            CHECK_ERR(nn_setsockopt(s, NN_SOL_SOCKET, r->opt, two, bad_lens[k]), EINVAL);
+        CHECK(ta_getint(s, NN_SOL_SOCKET, r->opt) == before);
+
+        int v = r->good;
+        switch (r->cls) {
+        case UNKNOWN: {
+            CHECK_ERR(nn_setsockopt(s, NN_SOL_SOCKET, r->opt, &v, sizeof(v)), ENOPROTOOPT);
+            size_t l = sizeof(v);
+            CHECK_ERR(nn_getsockopt(s, NN_SOL_SOCKET, r->opt, &v, &l), ENOPROTOOPT);
+            break;
+        }
+        case READ_ONLY:
+            CHECK(before >= 0);
+            CHECK_ERR(nn_setsockopt(s, NN_SOL_SOCKET, r->opt, &v, sizeof(v)), ENOPROTOOPT);
+            CHECK(ta_getint(s, NN_SOL_SOCKET, r->opt) == before);
+            break;
+        case LINGER:
+            CHECK(nn_setsockopt(s, NN_SOL_SOCKET, r->opt, &v, sizeof(v)) == 0);
+            CHECK(ta_getint(s, NN_SOL_SOCKET, r->opt) == 0);
+            break;
+        case RW_INT:
+            CHECK(before != r->good);
+            CHECK(nn_setsockopt(s, NN_SOL_SOCKET, r->opt, &v, sizeof(v)) == 0);
+            CHECK(ta_getint(s, NN_SOL_SOCKET, r->opt) == r->good);
+            if (r->bad != r->good) {
+                v = r->bad;
+                CHECK_ERR(nn_setsockopt(s, NN_SOL_SOCKET, r->opt, &v, sizeof(v)), EINVAL);
+                CHECK(ta_getint(s, NN_SOL_SOCKET, r->opt) == r->good);
+            }
+            break;
+        case NAME: {
+            char name[8];
+            size_t l = sizeof(name);
+            CHECK(nn_setsockopt(s, NN_SOL_SOCKET, r->opt, "abc", 3) == 0);
+            CHECK(nn_getsockopt(s, NN_SOL_SOCKET, r->opt, name, &l) == 0);
+            CHECK(l == 3 && memcmp(name, "abc", 3) == 0);
+            break;
+        }
+        }
+        /* Every int option read into a short or long buffer: its first
+           bytes, nothing past them, and the full size in *optvallen. */
+        if (r->cls != UNKNOWN && r->cls != NAME) {
+            int want = ta_getint(s, NN_SOL_SOCKET, r->opt);
+            for (size_t len = 0; len <= 6; len++) {
+                unsigned char b[8];
+                memset(b, 0xee, sizeof(b));
+                size_t l = len;
+                CHECK(nn_getsockopt(s, NN_SOL_SOCKET, r->opt, b, &l) == 0);
+                CHECK(l == sizeof(int));
+                size_t n = len < sizeof(int) ? len : sizeof(int);
+                CHECK(memcmp(b, &want, n) == 0);
+                for (size_t k = n; k < sizeof(b); k++)
+                    CHECK(b[k] == 0xee);
+            }
+        }
+        if (tu_failures != fails)
+            fprintf(stderr, "(the failures above: option %d)\n", r->opt);
+    }
+    nn_close(s);
+}
+
+/* The protocol-level int options go through the same copy-in rules: a
+   wrong length is EINVAL, a value out of range EINVAL, the value kept. */
+static void check_protocol_int_options(void)
+{
+    int s = nn_socket(AF_SP, NN_REQ);
+    int v = 1234, two[2] = {5, 5};
+    CHECK(nn_setsockopt(s, NN_REQ, NN_REQ_RESEND_IVL, &v, sizeof(v)) == 0);
+    CHECK_ERR(nn_setsockopt(s, NN_REQ, NN_REQ_RESEND_IVL, two, 2), EINVAL);
+    CHECK_ERR(nn_setsockopt(s, NN_REQ, NN_REQ_RESEND_IVL, two, 8), EINVAL);
+    CHECK(ta_getint(s, NN_REQ, NN_REQ_RESEND_IVL) == 1234);
+    nn_close(s);
+
+    s = nn_socket(AF_SP, NN_SURVEYOR);
+    v = 250;
+    CHECK(nn_setsockopt(s, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, &v, sizeof(v)) == 0);
+    CHECK_ERR(nn_setsockopt(s, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, two, 3), EINVAL);
+    if (!ta_stock()) { /* stock takes a negative deadline, then aborts */
+        v = -1;
+        CHECK_ERR(nn_setsockopt(s, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, &v, sizeof(v)), EINVAL);
+    }
+    CHECK(ta_getint(s, NN_SURVEYOR, NN_SURVEYOR_DEADLINE) == 250);
+    nn_close(s);
+}
+
 int main(void)
 {
     check_defaults(AF_SP);
@@ -304,5 +442,7 @@ int main(void)
     check_partial_reads();
     check_socket_name();
     check_per_socket_and_endpoint_time();
+    check_every_option();
+    check_protocol_int_options();
     TEST_DONE();
 }

@@ -4,16 +4,14 @@
    every transport plugs in. Public names start with nn_, internal ones with
    fm_, so a reader always knows which side of the API a name is on.
 
-   Locks, in the only order they may be taken (see docs/ARCHITECTURE.md):
-     fm_global lock  ->  socket lock  ->  pipe inq lock  ->  loop lock
-   A thread never holds two socket locks. Work that must touch another
-   socket (waking a receiver, unblocking a sender) is deferred with
-   fm_defer_*() and runs after the caller drops its socket lock. */
+   Every lock of the library, what it protects and the only order in which
+   they may be taken: the lock table in docs/ARCHITECTURE.md ("Locks"). */
 #ifndef FM_CORE_H
 #define FM_CORE_H
 
 #include <nanomsg/nn.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -47,6 +45,106 @@ static inline void fm_list_remove(struct fm_list *n)
     n->next->prev = n->prev;
     n->next = n->prev = n;
 }
+
+/* -------------------------------------------------- checked invariants
+   A rule a comment states ("socket lock held", "on the loop's thread") is
+   also checked in debug builds and in every sanitizer build (CMakeLists.txt
+   undefines NDEBUG for FM_SANITIZE). In Release they compile to nothing:
+   struct fm_mutex is then exactly a pthread_mutex_t and its calls are the
+   plain pthread ones, so the hot path pays nothing. */
+#ifndef NDEBUG
+#define FM_CHECKS 1
+#include <assert.h>
+#define FM_ASSERT(cond) assert(cond)
+#else
+#define FM_CHECKS 0
+#define FM_ASSERT(cond) ((void) sizeof(cond))
+#endif
+
+/* A mutex that knows its holder in checked builds. */
+struct fm_mutex {
+    pthread_mutex_t m;
+#if FM_CHECKS
+    _Atomic(const void *) owner; /* &fm_thread_tag of the holder, or NULL */
+#endif
+};
+#define FM_MUTEX_INITIALIZER {.m = PTHREAD_MUTEX_INITIALIZER}
+#if FM_CHECKS
+/* One per thread (util.c): its address names the thread. */
+extern _Thread_local char fm_thread_tag;
+#define FM_MUTEX_MINE(mx) \
+    (atomic_load_explicit(&(mx)->owner, memory_order_relaxed) == &fm_thread_tag)
+#endif
+static inline void fm_mutex_init(struct fm_mutex *mx)
+{
+    pthread_mutex_init(&mx->m, NULL);
+#if FM_CHECKS
+    atomic_init(&mx->owner, NULL);
+#endif
+}
+static inline void fm_mutex_destroy(struct fm_mutex *mx) { pthread_mutex_destroy(&mx->m); }
+static inline void fm_mutex_lock(struct fm_mutex *mx)
+{
+#if FM_CHECKS
+    assert(!FM_MUTEX_MINE(mx)); /* not recursive */
+#endif
+    pthread_mutex_lock(&mx->m);
+#if FM_CHECKS
+    atomic_store_explicit(&mx->owner, &fm_thread_tag, memory_order_relaxed);
+#endif
+}
+static inline void fm_mutex_unlock(struct fm_mutex *mx)
+{
+#if FM_CHECKS
+    assert(FM_MUTEX_MINE(mx));
+    atomic_store_explicit(&mx->owner, NULL, memory_order_relaxed);
+#endif
+    pthread_mutex_unlock(&mx->m);
+}
+static inline void fm_cond_wait(pthread_cond_t *cv, struct fm_mutex *mx)
+{
+#if FM_CHECKS
+    assert(FM_MUTEX_MINE(mx));
+    atomic_store_explicit(&mx->owner, NULL, memory_order_relaxed);
+#endif
+    pthread_cond_wait(cv, &mx->m);
+#if FM_CHECKS
+    atomic_store_explicit(&mx->owner, &fm_thread_tag, memory_order_relaxed);
+#endif
+}
+
+#if FM_CHECKS
+/* This thread holds the fm_mutex mx / does not hold it. */
+#define FM_ASSERT_LOCKED(mx) assert(FM_MUTEX_MINE(mx))
+#define FM_ASSERT_UNLOCKED(mx) assert(!FM_MUTEX_MINE(mx))
+/* Some thread holds a plain pthread mutex (locks that code outside the
+   core also takes directly, such as a pipe's inq_lock): weaker, but it
+   catches a forgotten lock. A free mutex is taken and released only on
+   the way to the failure. */
+#define FM_ASSERT_HELD(pm) assert(pthread_mutex_trylock(pm) == EBUSY)
+/* The calling thread is loop's. */
+#define FM_ASSERT_ON_LOOP(loop) assert(fm_loop_is_current(loop))
+#define FM_ASSERT_OFF_LOOP(loop) assert(!fm_loop_is_current(loop))
+#else
+#define FM_ASSERT_LOCKED(mx) ((void) sizeof(mx))
+#define FM_ASSERT_UNLOCKED(mx) ((void) sizeof(mx))
+#define FM_ASSERT_HELD(pm) ((void) sizeof(pm))
+#define FM_ASSERT_ON_LOOP(loop) ((void) sizeof(loop))
+#define FM_ASSERT_OFF_LOOP(loop) ((void) sizeof(loop))
+#endif
+
+/* ------------------------------------------------------ integer options
+   The helper pair every option handler uses for an int value.
+   fm_opt_int_in: a value of exactly sizeof(int) bytes within [min, max]
+   into *out; -EINVAL for another length or a value out of range, -EFAULT
+   for a NULL value (a caller that checked NULL-with-a-length first, as
+   nn_setsockopt does, sees EFAULT before EINVAL). *out is untouched on
+   failure.
+   fm_opt_int_out: as the stock library reads an int option: a buffer
+   shorter than an int gets its first *len bytes, and *len becomes
+   sizeof(int) whatever it was. Always 0. */
+int fm_opt_int_in(const void *val, size_t len, int min, int max, int *out);
+int fm_opt_int_out(void *val, size_t *len, int v);
 
 /* ---------------------------------------------------------------- time */
 uint64_t fm_now_ms(void);       /* monotonic */
@@ -176,10 +274,22 @@ void fm_timer_cancel(struct fm_timer *t);
    not be called with a lock the callback takes. */
 void fm_timer_cancel_sync(struct fm_timer *t);
 
+/* What a watch waits for, and what its callback is told: the core's own
+   words, which loop.c alone translates for the kernel. A watch asks for
+   FM_EV_IN and/or FM_EV_OUT; FM_EV_ERR and FM_EV_HUP are only ever
+   reported. The numbers equal epoll's for now, because stream.c and ws.c
+   still pass EPOLLIN/EPOLLOUT and test the EPOLL* bits of what they are
+   told (loop.c asserts the equality at compile time); once they use these
+   names, the numbers are free to change. */
+#define FM_EV_IN 0x001u
+#define FM_EV_OUT 0x004u
+#define FM_EV_ERR 0x008u
+#define FM_EV_HUP 0x010u
+
 /* File-descriptor watches on a loop (network transports). */
 struct fm_watch {
     int fd;
-    uint32_t events; /* EPOLLIN / EPOLLOUT as wanted now */
+    uint32_t events; /* FM_EV_IN / FM_EV_OUT as wanted now */
     struct fm_loop *loop;
     void (*cb)(struct fm_watch *w, uint32_t revents);
     void *arg;
@@ -314,6 +424,18 @@ void fm_pipe_unref(struct fm_pipe *p);
 void fm_sock_lock(struct fm_sock *s);
 void fm_sock_unlock(struct fm_sock *s);
 bool fm_sock_closing(struct fm_sock *s);
+/* Checked builds: this thread holds s's lock (FM_ASSERT_SOCK_LOCKED), or
+   holds no socket lock at all (FM_ASSERT_NO_SOCK_LOCK: code that is about
+   to lock a socket, or is documented to run without one). */
+#if FM_CHECKS
+bool fm_sock_locked(const struct fm_sock *s);
+bool fm_sock_any_locked(void);
+#define FM_ASSERT_SOCK_LOCKED(s) assert(fm_sock_locked(s))
+#define FM_ASSERT_NO_SOCK_LOCK() assert(!fm_sock_any_locked())
+#else
+#define FM_ASSERT_SOCK_LOCKED(s) ((void) sizeof(s))
+#define FM_ASSERT_NO_SOCK_LOCK() ((void) 0)
+#endif
 /* True while the nn_send in progress follows the socket's previous one
    within about a microsecond: the application is streaming, so a transport
    may gather small messages instead of making a system call for each.

@@ -5,7 +5,8 @@
    and waits in poll() on the sockets' own RCVFD/SNDFD descriptors: a signal
    makes it return EINTR, and closing either socket (nn_close from another
    thread, or nn_term) wakes it to return EBADF, as the stock library does
-   after nn_term too. */
+   after nn_term too. Inside, every function answers 0 or -errno; errno is
+   set once, by nn_device. */
 #include "sock.h"
 
 #include <errno.h>
@@ -48,23 +49,25 @@ static int dev_fd(int s, int option)
     return fd == -ENOPROTOOPT ? -1 : fd;
 }
 
+/* The device is built on the public calls, which answer through errno:
+   their failures are turned into -errno here, where they are made. */
 static int dev_int_opt(int s, int option, int *out)
 {
     size_t sz = sizeof(*out);
-    return nn_getsockopt(s, NN_SOL_SOCKET, option, out, &sz) == 0 ? 0 : errno;
+    return nn_getsockopt(s, NN_SOL_SOCKET, option, out, &sz) == 0 ? 0 : -errno;
 }
 
 static int dev_check_raw(int s)
 {
     int domain;
-    int err = dev_int_opt(s, NN_DOMAIN, &domain);
-    if (err)
-        return err;
-    return domain == AF_SP_RAW ? 0 : EINVAL;
+    int rc = dev_int_opt(s, NN_DOMAIN, &domain);
+    if (rc)
+        return rc;
+    return domain == AF_SP_RAW ? 0 : -EINVAL;
 }
 
 /* Move what is ready from d->from to d->to without blocking. 0, or the
-   errno that ends the device. */
+   -errno that ends the device. */
 static int dev_pump(struct dev_dir *d)
 {
     for (int i = 0; i < DEV_BATCH; i++) {
@@ -77,7 +80,7 @@ static int dev_pump(struct dev_dir *d)
             d->hdr.msg_controllen = sizeof(d->ctl.bytes);
             d->ctl.align.cmsg_len = 0;
             if (nn_recvmsg(d->from, &d->hdr, NN_DONTWAIT) < 0)
-                return errno == EAGAIN ? 0 : errno;
+                return errno == EAGAIN ? 0 : -errno;
             if (d->ctl.align.cmsg_len == 0) {
                 /* The header did not fit: it cannot be forwarded intact. */
                 nn_freemsg(d->body);
@@ -87,12 +90,13 @@ static int dev_pump(struct dev_dir *d)
             d->held = true;
         }
         if (nn_sendmsg(d->to, &d->hdr, NN_DONTWAIT) < 0)
-            return errno == EAGAIN ? 0 : errno;
+            return errno == EAGAIN ? 0 : -errno;
         d->held = false;
     }
     return 0;
 }
 
+/* Runs until an error ends the device: returns its -errno. */
 static int dev_run(struct dev_dir *dirs, int n)
 {
     for (;;) {
@@ -106,7 +110,7 @@ static int dev_run(struct dev_dir *dirs, int n)
         }
         int rc = poll(pfd, (nfds_t) n, holding ? DEV_LIVENESS_MS : -1);
         if (rc < 0)
-            return errno;
+            return -errno;
         for (int i = 0; i < n; i++) {
             int err = 0;
             if (pfd[i].revents)
@@ -119,28 +123,29 @@ static int dev_run(struct dev_dir *dirs, int n)
     }
 }
 
-/* Set up the directions, run them, and clean up. */
+/* Set up the directions, run them, and clean up. Returns the -errno that
+   ended the device. */
 static int dev_start(const int from[], const int to[], int n)
 {
     struct dev_dir dirs[2];
-    int err = 0;
+    int rc = 0;
     memset(dirs, 0, sizeof(dirs));
     for (int i = 0; i < n; i++)
         dirs[i].rcvfd = dirs[i].sndfd = -1;
-    for (int i = 0; i < n && !err; i++) {
+    for (int i = 0; i < n && !rc; i++) {
         dirs[i].from = from[i];
         dirs[i].to = to[i];
         dirs[i].rcvfd = dev_fd(from[i], NN_RCVFD);
         dirs[i].sndfd = dirs[i].rcvfd >= 0 ? dev_fd(to[i], NN_SNDFD) : -1;
         if (dirs[i].rcvfd < -1)
-            err = -dirs[i].rcvfd;
+            rc = dirs[i].rcvfd;
         else if (dirs[i].sndfd < -1)
-            err = -dirs[i].sndfd;
+            rc = dirs[i].sndfd;
         else if (dirs[i].rcvfd < 0 || dirs[i].sndfd < 0)
-            err = ENOTSUP;
+            rc = -ENOTSUP;
     }
-    if (!err)
-        err = dev_run(dirs, n);
+    if (!rc)
+        rc = dev_run(dirs, n);
     for (int i = 0; i < n; i++) {
         if (dirs[i].held)
             nn_freemsg(dirs[i].body);
@@ -149,13 +154,12 @@ static int dev_start(const int from[], const int to[], int n)
         if (dirs[i].sndfd >= 0)
             close(dirs[i].sndfd);
     }
-    errno = err;
-    return -1;
+    return rc;
 }
 
-/* Which way messages can flow between s1 and s2: 2 both ways, 1 from s1 to
-   s2, -1 from s2 to s1, 0 neither (EINVAL), or -errno. */
-static int dev_directions(int s1, int s2)
+/* Which way messages can flow between s1 and s2, into *dirs: 2 both ways,
+   1 from s1 to s2, -1 from s2 to s1, 0 neither. Returns 0 or -errno. */
+static int dev_directions(int s1, int s2, int *dirs)
 {
     bool r1, w1, r2, w2;
     int fds[4], socks[4] = {s1, s1, s2, s2}, opts[4] = {NN_RCVFD, NN_SNDFD, NN_RCVFD, NN_SNDFD};
@@ -172,60 +176,53 @@ static int dev_directions(int s1, int s2)
     r2 = fds[2] >= 0;
     w2 = fds[3] >= 0;
     if (r1 && w1 && r2 && w2)
-        return 2;
-    if (r1 && !w1 && !r2 && w2)
-        return 1;
-    if (!r1 && w1 && r2 && !w2)
-        return -1;
+        *dirs = 2;
+    else if (r1 && !w1 && !r2 && w2)
+        *dirs = 1;
+    else if (!r1 && w1 && r2 && !w2)
+        *dirs = -1;
+    else
+        *dirs = 0;
     return 0;
 }
 
-int nn_device(int s1, int s2)
+static int device(int s1, int s2)
 {
-    if (s1 < 0 && s2 < 0) {
-        errno = EBADF;
-        return -1;
-    }
+    if (s1 < 0 && s2 < 0)
+        return -EBADF;
     /* Loopback: what the one socket receives goes back to it. */
     if (s1 < 0 || s2 < 0) {
         int s = s1 < 0 ? s2 : s1;
-        int err = dev_check_raw(s);
-        if (err) {
-            errno = err;
-            return -1;
-        }
+        int rc = dev_check_raw(s);
+        if (rc)
+            return rc;
         return dev_start(&s, &s, 1);
     }
 
-    int err = dev_check_raw(s1);
-    if (err == 0 || err == EINVAL) {
-        int err2 = dev_check_raw(s2);
-        if (err2 && err2 != EINVAL)
-            err = err2; /* a bad socket outranks a cooked one */
-        else if (!err)
-            err = err2;
+    int rc = dev_check_raw(s1);
+    if (rc == 0 || rc == -EINVAL) {
+        int rc2 = dev_check_raw(s2);
+        if (rc2 && rc2 != -EINVAL)
+            rc = rc2; /* a bad socket outranks a cooked one */
+        else if (!rc)
+            rc = rc2;
     }
     /* Same rule as the stock library: both of one protocol family (REQ
        with REP, or even REP with REP), whatever their peer rules. */
     int p1 = 0, p2 = 0;
-    if (!err)
-        err = dev_int_opt(s1, NN_PROTOCOL, &p1);
-    if (!err)
-        err = dev_int_opt(s2, NN_PROTOCOL, &p2);
-    if (!err && p1 / 16 != p2 / 16)
-        err = EINVAL;
+    if (!rc)
+        rc = dev_int_opt(s1, NN_PROTOCOL, &p1);
+    if (!rc)
+        rc = dev_int_opt(s2, NN_PROTOCOL, &p2);
+    if (!rc && p1 / 16 != p2 / 16)
+        rc = -EINVAL;
     int dirs = 0;
-    if (!err) {
-        dirs = dev_directions(s1, s2);
-        if (dirs < -1)
-            err = -dirs;
-        else if (dirs == 0)
-            err = EINVAL;
-    }
-    if (err) {
-        errno = err;
-        return -1;
-    }
+    if (!rc)
+        rc = dev_directions(s1, s2, &dirs);
+    if (!rc && dirs == 0)
+        rc = -EINVAL;
+    if (rc)
+        return rc;
     if (dirs == 2) {
         int from[2] = {s1, s2}, to[2] = {s2, s1};
         return dev_start(from, to, 2);
@@ -233,4 +230,12 @@ int nn_device(int s1, int s2)
     if (dirs == 1)
         return dev_start(&s1, &s2, 1);
     return dev_start(&s2, &s1, 1);
+}
+
+/* Returns only when the device ends, always with -1 and errno. */
+int nn_device(int s1, int s2)
+{
+    int rc = device(s1, s2);
+    errno = -rc;
+    return -1;
 }

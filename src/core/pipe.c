@@ -103,8 +103,9 @@ void fm_pipe_detach(struct fm_pipe *p)
 }
 
 /* What the inbound queue holds against NN_RCVBUF. inq_lock held. */
-static size_t inq_counted(const struct fm_pipe *p)
+static size_t inq_counted(struct fm_pipe *p)
 {
+    FM_ASSERT_HELD(&p->inq_lock);
     return p->inq.bytes + p->inq.count * p->inq_msg_cost;
 }
 
@@ -136,13 +137,22 @@ int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg)
     return rc;
 }
 
-int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg) { return p->ops->send(p, msg); }
+int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg)
+{
+    FM_ASSERT_SOCK_LOCKED(p->sock);
+    return p->ops->send(p, msg);
+}
 
-bool fm_pipe_has_room(struct fm_pipe *p) { return p->ops->has_room(p); }
+bool fm_pipe_has_room(struct fm_pipe *p)
+{
+    FM_ASSERT_SOCK_LOCKED(p->sock);
+    return p->ops->has_room(p);
+}
 
 /* --------------------------------------------------------- fair queue */
 static void fq_add(struct fm_sock *s, struct fm_pipe *p)
 {
+    FM_ASSERT_SOCK_LOCKED(s);
     if (p->in_fq)
         return;
     p->in_fq = true;
@@ -153,6 +163,7 @@ static void fq_add(struct fm_sock *s, struct fm_pipe *p)
 
 void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p)
 {
+    FM_ASSERT_SOCK_LOCKED(s);
     if (!p->in_fq)
         return;
     p->in_fq = false;
@@ -161,10 +172,15 @@ void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p)
     fm_pipe_unref(p);
 }
 
-bool fm_fq_readable(struct fm_sock *s) { return s->fq_count > 0; }
+bool fm_fq_readable(struct fm_sock *s)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    return s->fq_count > 0;
+}
 
 int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
 {
+    FM_ASSERT_SOCK_LOCKED(s);
     for (int prio = 0; prio < 16 && s->fq_count; prio++) {
         while (!fm_list_empty(&s->fq[prio])) {
             struct fm_pipe *p = FM_CONTAINER(s->fq[prio].next, struct fm_pipe, fq_node);
@@ -365,6 +381,7 @@ void fm_pipe_writable(struct fm_pipe *p)
 
 void fm_run_deferred(void)
 {
+    FM_ASSERT_NO_SOCK_LOCK(); /* the deferred work locks other sockets */
     if (defer.running)
         return; /* the outer call drains what we add */
     defer.running = true;

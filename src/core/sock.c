@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -43,20 +44,74 @@ static struct {
        .users_lock = PTHREAD_MUTEX_INITIALIZER,
        .users_gone = PTHREAD_COND_INITIALIZER};
 
-static const struct fm_sockopts default_opts = {
-    .linger = 1000,
-    .sndbuf = 128 * 1024,
-    .rcvbuf = 128 * 1024,
-    .sndtimeo = -1,
-    .rcvtimeo = -1,
-    .reconnect_ivl = 100,
-    .reconnect_ivl_max = 0,
-    .sndprio = 8,
-    .rcvprio = 8,
-    .ipv4only = 1,
-    .rcvmaxsize = 1024 * 1024,
-    .maxttl = 8,
+/* ------------------------------------------------ the NN_SOL_SOCKET table
+   Every socket-level option in one place: what it holds, what it accepts,
+   and how far a change reaches once endpoints exist (nn_setsockopt(3),
+   "When a change takes effect"). nn_setsockopt, nn_getsockopt, endpoint
+   creation and the copy to live endpoints all read this table; none of
+   them names an option of its own. */
+enum opt_kind {
+    OPT_UNKNOWN,   /* no such option: ENOPROTOOPT */
+    OPT_INT,       /* an int in fm_sockopts.val, within [min, max] */
+    OPT_READ_ONLY, /* an int computed by read(); setting it is ENOPROTOOPT */
+    OPT_NAME,      /* NN_SOCKET_NAME, a string of its own */
 };
+
+enum opt_reach {
+    REACH_SOCKET,     /* acts on the socket itself: at once */
+    REACH_CONNECTION, /* copied to every endpoint, read when it makes a connection */
+    REACH_ENDPOINT,   /* copied when an endpoint is created, fixed for its life */
+};
+
+struct sockopt {
+    enum opt_kind kind;
+    enum opt_reach reach;
+    int dflt, min, max;
+    bool reads_zero; /* NN_LINGER: honoured, but read back as 0, as stock */
+    /* REACH_ENDPOINT: the int in struct fm_ep; REACH_CONNECTION: the
+       atomic_int there, and the atomic_bool saying the application chose
+       it (0: none). */
+    size_t ep_val, ep_chosen;
+    int (*read)(struct fm_sock *s, int *v); /* OPT_READ_ONLY: 0 or -errno */
+};
+
+static int read_domain(struct fm_sock *s, int *v);
+static int read_protocol(struct fm_sock *s, int *v);
+static int read_sndfd(struct fm_sock *s, int *v);
+static int read_rcvfd(struct fm_sock *s, int *v);
+
+#define EP_INT(field) .ep_val = offsetof(struct fm_ep, field)
+#define EP_CONN(field) \
+    .ep_val = offsetof(struct fm_ep, field), .ep_chosen = offsetof(struct fm_ep, field##_set)
+
+static const struct sockopt sockopts[FM_SOCKOPT_MAX + 1] = {
+    [NN_LINGER] = {OPT_INT, REACH_SOCKET, 1000, INT_MIN, INT_MAX, .reads_zero = true},
+    [NN_SNDBUF] = {OPT_INT, REACH_CONNECTION, 128 * 1024, 1, INT_MAX, EP_CONN(sndbuf)},
+    [NN_RCVBUF] = {OPT_INT, REACH_CONNECTION, 128 * 1024, 1, INT_MAX, EP_CONN(rcvbuf)},
+    [NN_SNDTIMEO] = {OPT_INT, REACH_SOCKET, -1, INT_MIN, INT_MAX},
+    [NN_RCVTIMEO] = {OPT_INT, REACH_SOCKET, -1, INT_MIN, INT_MAX},
+    [NN_RECONNECT_IVL] = {OPT_INT, REACH_ENDPOINT, 100, 0, INT_MAX, EP_INT(reconnect_ivl)},
+    [NN_RECONNECT_IVL_MAX] = {OPT_INT, REACH_ENDPOINT, 0, 0, INT_MAX,
+                              EP_INT(reconnect_ivl_max)},
+    [NN_SNDPRIO] = {OPT_INT, REACH_ENDPOINT, 8, 1, 16, EP_INT(sndprio)},
+    [NN_RCVPRIO] = {OPT_INT, REACH_ENDPOINT, 8, 1, 16, EP_INT(rcvprio)},
+    [NN_SNDFD] = {OPT_READ_ONLY, .read = read_sndfd},
+    [NN_RCVFD] = {OPT_READ_ONLY, .read = read_rcvfd},
+    [NN_DOMAIN] = {OPT_READ_ONLY, .read = read_domain},
+    [NN_PROTOCOL] = {OPT_READ_ONLY, .read = read_protocol},
+    [NN_IPV4ONLY] = {OPT_INT, REACH_ENDPOINT, 1, 0, 1, EP_INT(ipv4only)},
+    [NN_SOCKET_NAME] = {OPT_NAME},
+    /* Checked against every incoming message, so it needs no copy. */
+    [NN_RCVMAXSIZE] = {OPT_INT, REACH_SOCKET, 1024 * 1024, -1, INT_MAX},
+    [NN_MAXTTL] = {OPT_INT, REACH_SOCKET, 8, 1, 255},
+};
+
+static const struct sockopt *sockopt_find(int option)
+{
+    if (option < 0 || option > FM_SOCKOPT_MAX || sockopts[option].kind == OPT_UNKNOWN)
+        return NULL;
+    return &sockopts[option];
+}
 
 static int fail(int err)
 {
@@ -73,7 +128,37 @@ const struct fm_proto *fm_proto_find(int type)
 }
 
 /* ------------------------------------------------------ lock & readiness */
-void fm_sock_lock(struct fm_sock *s) { pthread_mutex_lock(&s->lock); }
+#if FM_CHECKS
+/* The socket lock this thread holds: a thread never holds two. */
+static _Thread_local struct fm_sock *held_sock;
+
+bool fm_sock_locked(const struct fm_sock *s) { return held_sock == s && FM_MUTEX_MINE(&s->lock); }
+bool fm_sock_any_locked(void) { return held_sock != NULL; }
+#endif
+
+void fm_sock_lock(struct fm_sock *s)
+{
+#if FM_CHECKS
+    assert(!held_sock); /* never two socket locks: defer with fm_defer_* */
+#endif
+    fm_mutex_lock(&s->lock);
+#if FM_CHECKS
+    held_sock = s;
+#endif
+}
+
+/* Drop the lock without the readiness refresh and deferred work of
+   fm_sock_unlock: where nothing the protocol reports has changed (waiters
+   counting themselves in and out), or the socket is being made or torn
+   down. */
+static void sock_unlock_plain(struct fm_sock *s)
+{
+#if FM_CHECKS
+    assert(held_sock == s);
+    held_sock = NULL;
+#endif
+    fm_mutex_unlock(&s->lock);
+}
 
 static void sync_fd(struct fm_readiness *r)
 {
@@ -99,6 +184,7 @@ static void set_ready(struct fm_readiness *r, bool want)
 
 void fm_sock_refresh(struct fm_sock *s)
 {
+    FM_ASSERT_SOCK_LOCKED(s); /* the eventfds change only under the lock */
     unsigned ev = atomic_load(&s->closing) ? (FM_CAN_SEND | FM_CAN_RECV)
                                             : s->proto->events(s->pstate);
     set_ready(&s->snd, ev & FM_CAN_SEND);
@@ -115,7 +201,7 @@ static void expose(struct fm_readiness *r)
 void fm_sock_unlock(struct fm_sock *s)
 {
     fm_sock_refresh(s);
-    pthread_mutex_unlock(&s->lock);
+    sock_unlock_plain(s);
     fm_run_deferred();
 }
 
@@ -163,26 +249,13 @@ static void slot_drain(struct sock_slot *sl)
 
 int fm_sock_opt_int(struct fm_sock *s, int option)
 {
-    switch (option) {
-    case NN_LINGER: return s->opt.linger;
-    case NN_SNDBUF: return s->opt.sndbuf;
-    case NN_RCVBUF: return s->opt.rcvbuf;
-    case NN_SNDTIMEO: return s->opt.sndtimeo;
-    case NN_RCVTIMEO: return s->opt.rcvtimeo;
-    case NN_RECONNECT_IVL: return s->opt.reconnect_ivl;
-    case NN_RECONNECT_IVL_MAX: return s->opt.reconnect_ivl_max;
-    case NN_SNDPRIO: return s->opt.sndprio;
-    case NN_RCVPRIO: return s->opt.rcvprio;
-    case NN_IPV4ONLY: return s->opt.ipv4only;
-    case NN_RCVMAXSIZE: return s->opt.rcvmaxsize;
-    case NN_MAXTTL: return s->opt.maxttl;
-    default: return -1;
-    }
+    const struct sockopt *d = sockopt_find(option);
+    return d && d->kind == OPT_INT ? atomic_load(&s->opt.val[option]) : -1;
 }
 
 size_t fm_sock_rcvmax(struct fm_sock *s)
 {
-    int v = atomic_load_explicit(&s->opt.rcvmaxsize, memory_order_relaxed);
+    int v = atomic_load_explicit(&s->opt.val[NN_RCVMAXSIZE], memory_order_relaxed);
     return v < 0 ? SIZE_MAX : (size_t) v;
 }
 
@@ -215,10 +288,11 @@ int nn_socket(int domain, int protocol)
     s->domain = domain;
     s->proto = proto;
     s->pstate = st;
-    s->opt = default_opts;
+    for (int o = 0; o <= FM_SOCKOPT_MAX; o++)
+        atomic_init(&s->opt.val[o], sockopts[o].dflt);
     s->snd.fd = s->rcv.fd = -1;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->name_lock, NULL);
+    fm_mutex_init(&s->lock);
+    fm_mutex_init(&s->name_lock);
     fm_list_init(&s->pipes);
     fm_list_init(&s->eps);
     for (int i = 0; i < 16; i++)
@@ -258,7 +332,7 @@ int nn_socket(int domain, int protocol)
                socket (nn_term may close it the moment it is listed). */
             fm_sock_lock(s);
             fm_sock_refresh(s);
-            pthread_mutex_unlock(&s->lock);
+            sock_unlock_plain(s);
             atomic_store(&slots[id].sock, s);
             g.initialized = true;
         }
@@ -269,8 +343,8 @@ int nn_socket(int domain, int protocol)
             close(s->snd.fd);
         if (s->rcv.fd >= 0)
             close(s->rcv.fd);
-        pthread_mutex_destroy(&s->lock);
-        pthread_mutex_destroy(&s->name_lock);
+        fm_mutex_destroy(&s->lock);
+        fm_mutex_destroy(&s->name_lock);
         free(st);
         free(s);
         return fail(err);
@@ -308,6 +382,7 @@ static void sock_destroy(struct fm_sock *s)
     while (!fm_list_empty(&eps)) {
         struct fm_ep *ep = FM_CONTAINER(eps.next, struct fm_ep, sock_node);
         fm_list_remove(&ep->sock_node);
+        FM_ASSERT_NO_SOCK_LOCK(); /* fm_transport.close: without the socket lock */
         ep->tp->close(ep);
         ep_free(ep);
     }
@@ -325,6 +400,7 @@ static void sock_destroy(struct fm_sock *s)
         if (!p)
             break;
         fm_pipe_detach(p);
+        FM_ASSERT_NO_SOCK_LOCK(); /* fm_pipe_ops.close: without the socket lock */
         p->ops->close(p);
         fm_pipe_unref(p);
     }
@@ -333,8 +409,9 @@ static void sock_destroy(struct fm_sock *s)
     for (int i = 0; i < 16; i++)
         while (!fm_list_empty(&s->fq[i]))
             fm_fq_remove(s, FM_CONTAINER(s->fq[i].next, struct fm_pipe, fq_node));
-    pthread_mutex_unlock(&s->lock);
+    sock_unlock_plain(s);
     fm_run_deferred();
+    FM_ASSERT_NO_SOCK_LOCK(); /* fm_proto.term: without the socket lock */
     s->proto->term(s->pstate);
 
     free(s->pstate);
@@ -349,7 +426,7 @@ static void sock_destroy(struct fm_sock *s)
     if (s->rcv.fd >= 0)
         close(s->rcv.fd);
     s->snd.fd = s->rcv.fd = -1;
-    pthread_mutex_unlock(&s->lock);
+    sock_unlock_plain(s);
 
     /* Empty the slot, then wait out callers that loaded the pointer just
        before: only then may the id be reused and the memory go. */
@@ -370,8 +447,8 @@ void fm_sock_unref(struct fm_sock *s)
 {
     if (atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    pthread_mutex_destroy(&s->lock);
-    pthread_mutex_destroy(&s->name_lock);
+    fm_mutex_destroy(&s->lock);
+    fm_mutex_destroy(&s->name_lock);
     free(s);
 }
 
@@ -418,16 +495,6 @@ void nn_term(void)
 }
 
 /* -------------------------------------------------------------- options */
-static int get_int_arg(const void *val, size_t len, int *out)
-{
-    if (!val)
-        return -EFAULT;
-    if (len != sizeof(int))
-        return -EINVAL;
-    memcpy(out, val, sizeof(int));
-    return 0;
-}
-
 static const struct fm_transport *transport_by_level(int level, int *index)
 {
     for (int t = 0; fm_transports[t] && t < FM_MAX_TRANSPORTS; t++)
@@ -438,31 +505,48 @@ static const struct fm_transport *transport_by_level(int level, int *index)
     return NULL;
 }
 
-/* Debug builds check the "socket lock held" rules they state. */
-#ifndef NDEBUG
-static void assert_locked(struct fm_sock *s)
+static int read_domain(struct fm_sock *s, int *v)
 {
-    int rc = pthread_mutex_trylock(&s->lock);
-    if (rc == 0)
-        pthread_mutex_unlock(&s->lock);
-    assert(rc == EBUSY);
+    *v = s->domain;
+    return 0;
 }
-#else
-#define assert_locked(s) ((void) (s))
-#endif
 
-/* Give an endpoint the socket's current connection options (NN_SNDBUF,
-   NN_RCVBUF, the transport's int options): as in stock, each new
-   connection takes the values in force when it is made. Socket lock held
-   (the endpoint list and the option table are the socket's). */
+static int read_protocol(struct fm_sock *s, int *v)
+{
+    *v = s->proto->type;
+    return 0;
+}
+
+/* Handing the descriptor out makes the library keep it exact from then on. */
+static int read_fd(struct fm_readiness *r, int *v)
+{
+    if (r->fd < 0)
+        return -ENOPROTOOPT; /* the socket type lacks this direction */
+    expose(r);
+    *v = r->fd;
+    return 0;
+}
+
+static int read_sndfd(struct fm_sock *s, int *v) { return read_fd(&s->snd, v); }
+static int read_rcvfd(struct fm_sock *s, int *v) { return read_fd(&s->rcv, v); }
+
+/* Give an endpoint the socket's current connection options (those of
+   REACH_CONNECTION, and the transport's int options): as in stock, each
+   new connection takes the values in force when it is made. Socket lock
+   held (the endpoint list and the option table are the socket's). */
 static void ep_take_conn_opts(struct fm_sock *s, struct fm_ep *ep)
 {
-    assert_locked(s);
-    atomic_store(&ep->sndbuf, s->opt.sndbuf);
-    atomic_store(&ep->rcvbuf, s->opt.rcvbuf);
-    /* The value before the flag: who sees the flag sees the value. */
-    atomic_store(&ep->sndbuf_set, s->opt.sndbuf_set);
-    atomic_store(&ep->rcvbuf_set, s->opt.rcvbuf_set);
+    FM_ASSERT_LOCKED(&s->lock);
+    for (int o = 0; o <= FM_SOCKOPT_MAX; o++) {
+        const struct sockopt *d = &sockopts[o];
+        if (d->kind != OPT_INT || d->reach != REACH_CONNECTION)
+            continue;
+        atomic_store((atomic_int *) ((char *) ep + d->ep_val), atomic_load(&s->opt.val[o]));
+        /* The value before the flag: who sees the flag sees the value. */
+        if (d->ep_chosen)
+            atomic_store((atomic_bool *) ((char *) ep + d->ep_chosen),
+                         atomic_load(&s->opt.chosen[o]));
+    }
     int t = 0;
     while (fm_transports[t] && fm_transports[t] != ep->tp)
         t++;
@@ -471,9 +555,48 @@ static void ep_take_conn_opts(struct fm_sock *s, struct fm_ep *ep)
             atomic_store(&ep->tpopts[i], s->tpopts[t][i]);
 }
 
+/* A new endpoint takes every option it keeps: those fixed for its life
+   and the current connection ones. Socket lock held. */
+static void ep_take_opts(struct fm_sock *s, struct fm_ep *ep)
+{
+    FM_ASSERT_LOCKED(&s->lock);
+    for (int o = 0; o <= FM_SOCKOPT_MAX; o++)
+        if (sockopts[o].kind == OPT_INT && sockopts[o].reach == REACH_ENDPOINT)
+            *(int *) ((char *) ep + sockopts[o].ep_val) = atomic_load(&s->opt.val[o]);
+    ep_take_conn_opts(s, ep);
+}
+
+static void eps_take_conn_opts(struct fm_sock *s)
+{
+    for (struct fm_list *n = s->eps.next; n != &s->eps; n = n->next)
+        ep_take_conn_opts(s, FM_CONTAINER(n, struct fm_ep, sock_node));
+}
+
+static int name_set(struct fm_sock *s, const void *val, size_t len)
+{
+    if (len >= FM_NAME_MAX)
+        return -EINVAL;
+    fm_mutex_lock(&s->name_lock);
+    memset(s->name, 0, sizeof(s->name));
+    if (len)
+        memcpy(s->name, val, strnlen(val, len)); /* a string: up to a NUL */
+    fm_mutex_unlock(&s->name_lock);
+    return 0;
+}
+
+/* As stock: the padded buffer is copied, the length says strlen. */
+static int name_get(struct fm_sock *s, void *val, size_t *len)
+{
+    size_t n = strlen(s->name);
+    memcpy(val, s->name, *len < sizeof(s->name) ? *len : sizeof(s->name));
+    *len = n;
+    return 0;
+}
+
 static int sock_setopt(struct fm_sock *s, int level, int option, const void *val,
                        size_t len)
 {
+    FM_ASSERT_LOCKED(&s->lock);
     if (!val && len)
         return -EFAULT;
     if (level == s->proto->type) {
@@ -489,69 +612,29 @@ static int sock_setopt(struct fm_sock *s, int level, int option, const void *val
         if (!tp || !tp->setopt)
             return -ENOPROTOOPT;
         int rc = tp->setopt(option, val, len, s->tpopts[t]);
-        for (struct fm_list *n = s->eps.next; rc == 0 && n != &s->eps; n = n->next)
-            ep_take_conn_opts(s, FM_CONTAINER(n, struct fm_ep, sock_node));
+        if (rc == 0)
+            eps_take_conn_opts(s);
         return rc;
     }
     if (level != NN_SOL_SOCKET)
         return -ENOPROTOOPT;
 
-    if (option == NN_SOCKET_NAME) {
-        if (len >= FM_NAME_MAX)
-            return -EINVAL;
-        pthread_mutex_lock(&s->name_lock);
-        memset(s->name, 0, sizeof(s->name));
-        if (len)
-            memcpy(s->name, val, strnlen(val, len)); /* a string: up to a NUL */
-        pthread_mutex_unlock(&s->name_lock);
-        return 0;
-    }
+    const struct sockopt *d = sockopt_find(option);
+    if (d && d->kind == OPT_NAME)
+        return name_set(s, val, len);
     /* As stock: the length is checked before the option is looked up. */
     if (len != sizeof(int))
         return -EINVAL;
+    if (!d || d->kind != OPT_INT)
+        return -ENOPROTOOPT;
     int v;
-    atomic_int *slot;
-    switch (option) {
-    case NN_LINGER: slot = &s->opt.linger; break;
-    case NN_SNDBUF: slot = &s->opt.sndbuf; break;
-    case NN_RCVBUF: slot = &s->opt.rcvbuf; break;
-    case NN_SNDTIMEO: slot = &s->opt.sndtimeo; break;
-    case NN_RCVTIMEO: slot = &s->opt.rcvtimeo; break;
-    case NN_RECONNECT_IVL: slot = &s->opt.reconnect_ivl; break;
-    case NN_RECONNECT_IVL_MAX: slot = &s->opt.reconnect_ivl_max; break;
-    case NN_SNDPRIO: slot = &s->opt.sndprio; break;
-    case NN_RCVPRIO: slot = &s->opt.rcvprio; break;
-    case NN_IPV4ONLY: slot = &s->opt.ipv4only; break;
-    case NN_RCVMAXSIZE: slot = &s->opt.rcvmaxsize; break;
-    case NN_MAXTTL: slot = &s->opt.maxttl; break;
-    default: return -ENOPROTOOPT;
-    }
-    int rc = get_int_arg(val, len, &v);
+    int rc = fm_opt_int_in(val, len, d->min, d->max, &v);
     if (rc)
         return rc;
-    bool ok = true;
-    switch (option) {
-    case NN_SNDBUF:
-    case NN_RCVBUF: ok = v > 0; break;
-    case NN_RECONNECT_IVL:
-    case NN_RECONNECT_IVL_MAX: ok = v >= 0; break;
-    case NN_SNDPRIO:
-    case NN_RCVPRIO: ok = v >= 1 && v <= 16; break;
-    case NN_IPV4ONLY: ok = v == 0 || v == 1; break;
-    case NN_RCVMAXSIZE: ok = v >= -1; break;
-    case NN_MAXTTL: ok = v >= 1 && v <= 255; break;
-    default: break;
-    }
-    if (!ok)
-        return -EINVAL;
-    *slot = v;
-    if (option == NN_SNDBUF)
-        s->opt.sndbuf_set = true;
-    else if (option == NN_RCVBUF)
-        s->opt.rcvbuf_set = true;
-    if (option == NN_SNDBUF || option == NN_RCVBUF)
-        for (struct fm_list *n = s->eps.next; n != &s->eps; n = n->next)
-            ep_take_conn_opts(s, FM_CONTAINER(n, struct fm_ep, sock_node));
+    atomic_store(&s->opt.val[option], v);
+    atomic_store(&s->opt.chosen[option], true);
+    if (d->reach == REACH_CONNECTION)
+        eps_take_conn_opts(s);
     return 0;
 }
 
@@ -567,15 +650,9 @@ int nn_setsockopt(int id, int level, int option, const void *val, size_t len)
     return rc ? fail(-rc) : 0;
 }
 
-static int put_opt(void *val, size_t *len, const void *src, size_t srclen)
-{
-    memcpy(val, src, *len < srclen ? *len : srclen);
-    *len = srclen;
-    return 0;
-}
-
 static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size_t *len)
 {
+    FM_ASSERT_LOCKED(&s->lock);
     if (level == s->proto->type) {
         if (!s->proto->getopt)
             return -ENOPROTOOPT;
@@ -592,41 +669,27 @@ static int sock_getopt(struct fm_sock *s, int level, int option, void *val, size
     }
     if (level != NN_SOL_SOCKET)
         return -ENOPROTOOPT;
+    const struct sockopt *d = sockopt_find(option);
+    if (!d)
+        return -ENOPROTOOPT;
     int v;
-    switch (option) {
-    case NN_DOMAIN: v = s->domain; break;
-    case NN_PROTOCOL: v = s->proto->type; break;
-    case NN_SNDFD:
-        if (s->snd.fd < 0)
-            return -ENOPROTOOPT;
-        expose(&s->snd);
-        v = s->snd.fd;
+    switch (d->kind) {
+    case OPT_NAME:
+        return name_get(s, val, len);
+    case OPT_READ_ONLY: {
+        int rc = d->read(s, &v);
+        if (rc)
+            return rc;
         break;
-    case NN_RCVFD:
-        if (s->rcv.fd < 0)
-            return -ENOPROTOOPT;
-        expose(&s->rcv);
-        v = s->rcv.fd;
-        break;
-    case NN_LINGER:
-        /* As stock, which ignores the option and always reads 0: programs
-           and bindings written against it assert that answer. The value
-           set is still honoured on close (fm_sock_opt_int). */
-        v = 0;
-        break;
-    case NN_SOCKET_NAME: {
-        /* As stock: the padded buffer is copied, the length says strlen. */
-        size_t n = strlen(s->name);
-        memcpy(val, s->name, *len < sizeof(s->name) ? *len : sizeof(s->name));
-        *len = n;
-        return 0;
     }
     default:
-        if (option < NN_LINGER || option > NN_MAXTTL)
-            return -ENOPROTOOPT;
-        v = fm_sock_opt_int(s, option);
+        /* NN_LINGER reads 0 as stock's does: programs and bindings written
+           against it assert that answer. The value set is still honoured
+           on close (fm_sock_opt_int). */
+        v = d->reads_zero ? 0 : atomic_load(&s->opt.val[option]);
+        break;
     }
-    return put_opt(val, len, &v, sizeof(v));
+    return fm_opt_int_out(val, len, v);
 }
 
 int nn_getsockopt(int id, int level, int option, void *val, size_t *len)
@@ -707,12 +770,7 @@ static int add_endpoint(int id, const char *addr, bool bind)
     ep->bound = bind;
     strcpy(ep->addr, addr);
     fm_list_init(&ep->sock_node);
-    ep->sndprio = s->opt.sndprio;
-    ep->rcvprio = s->opt.rcvprio;
-    ep->reconnect_ivl = s->opt.reconnect_ivl;
-    ep->reconnect_ivl_max = s->opt.reconnect_ivl_max;
-    ep->ipv4only = s->opt.ipv4only;
-    ep_take_conn_opts(s, ep);
+    ep_take_opts(s, ep);
     ep->tpobj = fm_tpobj_ref(s->tpobj[t]);
     /* Listed before the transport starts so that nn_close, racing with us,
        finds and stops it. */
@@ -760,6 +818,7 @@ int nn_shutdown(int id, int eid)
     }
     fm_sock_unlock(s);
     if (found) {
+        FM_ASSERT_NO_SOCK_LOCK();
         found->tp->close(found);
         ep_free(found);
     }
@@ -814,6 +873,7 @@ static int poll_timeout(uint64_t deadline)
 
 void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p)
 {
+    FM_ASSERT_SOCK_LOCKED(s);
     struct fm_readiness *r = &s->rcv;
     if (s->rx_claimed != p)
         return;
@@ -844,14 +904,14 @@ static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
             p = NULL;
     }
     if (!p) {
-        pthread_mutex_unlock(&s->lock);
+        sock_unlock_plain(s);
         return 0;
     }
     fm_pipe_ref(p);
     s->rx_claimed = p;
     r->watchers++;
     sync_fd(r);
-    pthread_mutex_unlock(&s->lock);
+    sock_unlock_plain(s);
     *rc = 0;
     for (;;) {
         struct pollfd pfd[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
@@ -865,7 +925,7 @@ static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
         fm_sock_lock(s);
         r->watchers--;
         bool lost = s->rx_claimed != p;
-        pthread_mutex_unlock(&s->lock);
+        sock_unlock_plain(s);
         if (n <= 0 || pfd[0].revents || lost)
             break;
         bool more = p->ops->rx_pump(p);
@@ -878,14 +938,14 @@ static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
             r->watchers++;
             sync_fd(r);
         }
-        pthread_mutex_unlock(&s->lock);
+        sock_unlock_plain(s);
         if (lost)
             break;
     }
     fm_sock_lock(s);
     if (s->rx_claimed == p)
         s->rx_claimed = NULL;
-    pthread_mutex_unlock(&s->lock);
+    sock_unlock_plain(s);
     p->ops->rx_release(p);
     fm_run_deferred();
     fm_pipe_unref(p);
@@ -906,7 +966,7 @@ static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadlin
         fm_sock_lock(s);
         spin = fm_list_empty(&s->pipes) || s->pipes.next->next != &s->pipes ||
                !FM_CONTAINER(s->pipes.next, struct fm_pipe, sock_node)->ops->rx_claim;
-        pthread_mutex_unlock(&s->lock);
+        sock_unlock_plain(s);
     }
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -927,11 +987,11 @@ static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadlin
     fm_sock_lock(s);
     r->watchers++;
     sync_fd(r);
-    pthread_mutex_unlock(&s->lock);
+    sock_unlock_plain(s);
     int rc = wait_readable(r->fd, deadline);
     fm_sock_lock(s);
     r->watchers--;
-    pthread_mutex_unlock(&s->lock);
+    sock_unlock_plain(s);
     return rc;
 }
 
@@ -955,7 +1015,11 @@ static inline uint64_t burst_clock(void)
 #define BURST_TICKS 1500 /* ns */
 #endif
 
-bool fm_sock_burst(struct fm_sock *s) { return s->burst; }
+bool fm_sock_burst(struct fm_sock *s)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    return s->burst;
+}
 
 /* Send msg (moved on success) honouring NN_DONTWAIT and NN_SNDTIMEO. */
 static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags)
@@ -970,7 +1034,7 @@ static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags)
         int rc = atomic_load(&s->closing) ? -EBADF : s->proto->send(s->pstate, msg);
         s->last_send_end = burst_clock();
         if (first) {
-            deadline = deadline_after(s->opt.sndtimeo);
+            deadline = deadline_after(s->opt.val[NN_SNDTIMEO]);
             first = false;
         }
         fm_sock_unlock(s);
@@ -996,7 +1060,7 @@ static int sock_recv(struct fm_sock *s, struct fm_msg *msg, int flags)
         fm_sock_lock(s);
         int rc = atomic_load(&s->closing) ? -EBADF : s->proto->recv(s->pstate, msg);
         if (first) {
-            deadline = deadline_after(s->opt.rcvtimeo);
+            deadline = deadline_after(s->opt.val[NN_RCVTIMEO]);
             first = false;
         }
         uint64_t wake = deadline;
@@ -1430,9 +1494,9 @@ void fm_ep_report_error_detail(struct fm_ep *ep, int err, const char *detail)
     }
     atomic_store(&ep->err_printed_ms, now);
     char name[FM_NAME_MAX], again[48] = "";
-    pthread_mutex_lock(&ep->sock->name_lock);
+    fm_mutex_lock(&ep->sock->name_lock);
     memcpy(name, ep->sock->name, sizeof(name));
-    pthread_mutex_unlock(&ep->sock->name_lock);
+    fm_mutex_unlock(&ep->sock->name_lock);
     name[sizeof(name) - 1] = 0;
     if (times)
         snprintf(again, sizeof(again), " (%u times since the last report)", times);

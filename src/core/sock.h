@@ -8,14 +8,15 @@
 #define FM_MAX_TRANSPORTS 8
 #define FM_NAME_MAX 64
 
-/* Written under the socket lock, read without it too: a transport checks
+/* The NN_SOL_SOCKET int options, indexed by option number (what each
+   one is, its range and how far a change reaches: the table in sock.c).
+   Written under the socket lock, read without it too: a transport checks
    NN_RCVMAXSIZE on every incoming message and reads NN_LINGER when an
    endpoint closes. */
+#define FM_SOCKOPT_MAX NN_MAXTTL
 struct fm_sockopts {
-    atomic_int linger, sndbuf, rcvbuf, sndtimeo, rcvtimeo;
-    atomic_int reconnect_ivl, reconnect_ivl_max;
-    atomic_int sndprio, rcvprio, ipv4only, rcvmaxsize, maxttl;
-    atomic_bool sndbuf_set, rcvbuf_set; /* the application chose them */
+    atomic_int val[FM_SOCKOPT_MAX + 1];
+    atomic_bool chosen[FM_SOCKOPT_MAX + 1]; /* set by the application, not a default */
 };
 
 /* One direction's readiness. The protocol's word is kept in `ready`; the
@@ -31,7 +32,7 @@ struct fm_readiness {
 };
 
 struct fm_sock {
-    pthread_mutex_t lock;
+    struct fm_mutex lock;
     int id;
     int domain;
     const struct fm_proto *proto;
@@ -49,7 +50,7 @@ struct fm_sock {
     /* NN_SOCKET_NAME: written under the socket lock and name_lock, read
        under either (the error printer, which may run under a connection
        lock, takes only name_lock: a leaf). */
-    pthread_mutex_t name_lock;
+    struct fm_mutex name_lock;
     char name[FM_NAME_MAX];
     int tpopts[FM_MAX_TRANSPORTS][FM_MAX_TRANSPORT_OPTS + 1];
     struct fm_tpobj *tpobj[FM_MAX_TRANSPORTS];

@@ -1,8 +1,10 @@
-/* util.c: the monotonic clock, a random source, big-endian helpers and the
-   receive-stall interval. */
+/* util.c: the monotonic clock, a random source, big-endian helpers, the
+   receive-stall interval, the integer-option helper pair and the thread
+   tag that checked builds use to name a mutex's holder. */
 #include "core.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -71,4 +73,29 @@ void fm_put_u64(uint8_t *p, uint64_t v)
 {
     fm_put_u32(p, (uint32_t) (v >> 32));
     fm_put_u32(p + 4, (uint32_t) v);
+}
+
+#if FM_CHECKS
+_Thread_local char fm_thread_tag;
+#endif
+
+int fm_opt_int_in(const void *val, size_t len, int min, int max, int *out)
+{
+    if (len != sizeof(int))
+        return -EINVAL;
+    if (!val)
+        return -EFAULT;
+    int v;
+    memcpy(&v, val, sizeof(v));
+    if (v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int fm_opt_int_out(void *val, size_t *len, int v)
+{
+    memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
+    *len = sizeof(v);
+    return 0;
 }

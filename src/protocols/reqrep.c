@@ -9,6 +9,7 @@
 #include "../core/core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <nanomsg/reqrep.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ struct req {
    pipe_add / pipe_writable. */
 static void req_transmit(struct req *r)
 {
+    FM_ASSERT_SOCK_LOCKED(r->sock);
     r->sent_to = NULL;
     r->resend_due = 0;
     struct fm_msg copy;
@@ -119,6 +121,7 @@ static void req_forget(struct req *r)
 static void req_resend_cb(void *arg)
 {
     struct req *r = arg;
+    FM_ASSERT_ON_LOOP(r->timer.loop);
     fm_sock_lock(r->sock);
     if (!fm_sock_closing(r->sock) && r->pending && !r->has_reply && r->resend_due &&
         fm_now_ms() >= r->resend_due)
@@ -259,12 +262,9 @@ static int req_setopt(void *st, int option, const void *val, size_t len)
         return -ENOPROTOOPT;
     if (!val && len)
         return -EFAULT;
-    if (len != sizeof(int))
-        return -EINVAL;
     /* Any value is taken, as the stock library does; see req_transmit for
        what zero and negative values mean. */
-    memcpy(&r->resend_ivl, val, sizeof(int));
-    return 0;
+    return fm_opt_int_in(val, len, INT_MIN, INT_MAX, &r->resend_ivl);
 }
 
 static int req_getopt(void *st, int option, void *val, size_t *len)

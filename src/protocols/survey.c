@@ -6,6 +6,7 @@
 #include "../core/core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <nanomsg/survey.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,7 @@ struct surveyor {
 static void surveyor_deadline_fired(void *arg)
 {
     struct surveyor *sv = arg;
+    FM_ASSERT_ON_LOOP(sv->timer.loop);
     fm_sock_lock(sv->sock);
     if (!fm_sock_closing(sv->sock) && sv->active) {
         uint64_t now = fm_now_ms();
@@ -270,16 +272,9 @@ static int surveyor_setopt(void *st, int option, const void *val, size_t len)
         return -ENOPROTOOPT;
     if (!val && len)
         return -EFAULT;
-    if (len != sizeof(int))
-        return -EINVAL;
-    int v;
-    memcpy(&v, val, sizeof(v));
     /* The stock library accepts a negative value here and aborts on the
        next survey; refusing it is the only safe reading. */
-    if (v < 0)
-        return -EINVAL;
-    sv->deadline_ms = v;
-    return 0;
+    return fm_opt_int_in(val, len, 0, INT_MAX, &sv->deadline_ms);
 }
 
 static int surveyor_getopt(void *st, int option, void *val, size_t *len)

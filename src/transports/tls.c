@@ -10,7 +10,7 @@
 
    Non-blocking OpenSSL: a call that must wait says on what (WANT_READ or
    WANT_WRITE) and is retried with the same arguments when the descriptor
-   is ready; events() turns that into the connection's epoll interest.
+   is ready; events() turns that into the connection's FM_EV_* interest.
    Writes go through a per-session buffer: the engine's gather list is
    copied into it and sealed with one SSL_write, which then owns those
    bytes until it succeeds (the engine counts them as sent). A peer that
@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -470,9 +469,9 @@ static BIO *nosig_bio(int fd)
 struct tls_sess {
     SSL *ssl;
     struct fm_ep *ep;
-    uint32_t hs_wants;   /* while handshaking: EPOLLIN or EPOLLOUT */
+    uint32_t hs_wants;   /* while handshaking: FM_EV_IN or FM_EV_OUT */
     uint32_t write_wants; /* a write waits for this (0: not blocked) */
-    uint32_t read_wants;  /* a read waits for this beyond EPOLLIN */
+    uint32_t read_wants;  /* a read waits for this beyond FM_EV_IN */
     uint8_t *obuf;        /* sealed by SSL_write, still to go */
     size_t olen, ocap;
 };
@@ -498,11 +497,11 @@ static int ssl_failure(struct tls_sess *s, int r, uint32_t *wants)
 {
     int e = SSL_get_error(s->ssl, r);
     if (e == SSL_ERROR_WANT_READ) {
-        *wants = EPOLLIN;
+        *wants = FM_EV_IN;
         return 0;
     }
     if (e == SSL_ERROR_WANT_WRITE) {
-        *wants = EPOLLOUT;
+        *wants = FM_EV_OUT;
         return 0;
     }
     if (e == SSL_ERROR_ZERO_RETURN)
@@ -530,7 +529,7 @@ static void *sess_start(struct fm_ep *ep, int fd, bool accepted, int *err)
     }
     SSL_set_bio(s->ssl, b, b);
     s->ep = ep;
-    s->hs_wants = EPOLLIN;
+    s->hs_wants = FM_EV_IN;
     if (accepted) {
         SSL_set_accept_state(s->ssl);
     } else {
@@ -586,7 +585,7 @@ static ssize_t sess_read(void *arg, void *buf, size_t len)
         uint32_t wants = 0;
         int rc = ssl_failure(s, r, &wants);
         if (rc == 0) {
-            s->read_wants = wants == EPOLLIN ? 0 : wants;
+            s->read_wants = wants == FM_EV_IN ? 0 : wants;
             break;
         }
         if (got)
@@ -670,8 +669,8 @@ static uint32_t sess_events(void *arg, uint32_t ev)
     struct tls_sess *s = arg;
     if (!SSL_is_init_finished(s->ssl))
         return s->hs_wants;
-    if ((ev & EPOLLOUT) && s->write_wants == EPOLLIN)
-        ev = (ev & ~(uint32_t) EPOLLOUT) | EPOLLIN;
+    if ((ev & FM_EV_OUT) && s->write_wants == FM_EV_IN)
+        ev = (ev & ~FM_EV_OUT) | FM_EV_IN;
     return ev | s->read_wants;
 }
 
