@@ -898,7 +898,7 @@ static void test_linger(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: test_schemes <scheme>, one of:");
+    fprintf(stderr, "usage: test_schemes <scheme> [step], the scheme one of:");
     for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
         fprintf(stderr, " %s", schemes[i].name);
     fprintf(stderr, "\n");
@@ -921,8 +921,9 @@ int main(int argc, char **argv)
         snprintf(certdir, sizeof(certdir), "%s", argv[4]);
         return peer_main(argv[3]);
     }
-    if (argc != 2 || !pick(argv[1]))
+    if (argc < 2 || argc > 3 || !pick(argv[1]))
         return usage();
+    const char *only = argc == 3 ? argv[2] : NULL; /* one step, by hand */
     signal(SIGPIPE, SIG_IGN);
     if (sc->tls) {
 #ifdef FM_HAVE_TLS
@@ -959,6 +960,8 @@ int main(int argc, char **argv)
     };
     self = argv[0];
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        if (only && strcmp(only, steps[i].name) != 0)
+            continue;
         double t0 = tu_now();
         int before = tu_failures;
         steps[i].run();
