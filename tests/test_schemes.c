@@ -553,6 +553,7 @@ static void test_connect_before_bind(void)
     CHECK(nn_send(a, "back", 4, 0) == 4);
     CHECK(recv_is(b, "back"));
     CHECK(stat_of(b, NN_STAT_ESTABLISHED_CONNECTIONS) == 2);
+    CHECK(stat_of(b, NN_STAT_BROKEN_CONNECTIONS) == 1); /* none broke on the way back */
     CHECK(stat_of(a, NN_STAT_ACCEPTED_CONNECTIONS) == 1);
     /* And the connector goes: the binder counts it broken. */
     nn_close(b);
