@@ -39,15 +39,25 @@ extern char **environ;
 
 struct scheme {
     const char *name; /* the ctest suffix and argv[1] */
-    /* Address of a fresh place to bind: n distinguishes several in one
-       test (a port from a pid-derived range, or a new ipc path). */
-    void (*addr)(char *out, int n);
+    /* A fresh place to bind: printf'd with a port from a pid-derived range
+       (or, with no port, this process's id) and a counter (a ws path, an
+       ipc file), in that order; a format may use the first only. */
+    const char *addr;
+    bool port;
     bool tls; /* endpoints need the test certificates */
     /* An incompatible peer is refused in the opening handshake (ws: the
        HTTP upgrade names the protocol) rather than after the SP header
        exchange: the connecting side counts a connect error, not a broken
        connection, and the listener accepts nothing. */
     bool refused_in_handshake;
+};
+
+/* One line per scheme (tests/CMakeLists.txt reads the names from here). */
+static const struct scheme schemes[] = {
+    {"tcp", "tcp://127.0.0.1:%d", true, false, false},
+    {"ipc", "ipc:///tmp/fm_schemes_%d_%d.ipc", false, false, false},
+    {"ws", "ws://127.0.0.1:%d/s%d", true, false, true},
+    {"tls", "tls+tcp://127.0.0.1:%d", true, true, false},
 };
 
 static int port_next;
@@ -60,34 +70,6 @@ static int next_port(void)
         port_next = 20000;
     return p;
 }
-
-static int path_next;
-static void addr_tcp(char *out, int n)
-{
-    (void) n;
-    snprintf(out, NN_SOCKADDR_MAX, "tcp://127.0.0.1:%d", next_port());
-}
-static void addr_ipc(char *out, int n)
-{
-    (void) n;
-    snprintf(out, NN_SOCKADDR_MAX, "ipc:///tmp/fm_schemes_%d_%d.ipc", (int) getpid(), path_next++);
-}
-static void addr_ws(char *out, int n)
-{
-    snprintf(out, NN_SOCKADDR_MAX, "ws://127.0.0.1:%d/s%d", next_port(), n);
-}
-static void addr_tls(char *out, int n)
-{
-    (void) n;
-    snprintf(out, NN_SOCKADDR_MAX, "tls+tcp://127.0.0.1:%d", next_port());
-}
-
-static const struct scheme schemes[] = {
-    {"tcp", addr_tcp, false, false},
-    {"ipc", addr_ipc, false, false},
-    {"ws", addr_ws, false, true},
-    {"tls", addr_tls, true, false},
-};
 
 static const struct scheme *sc;
 static char certdir[256];
@@ -125,8 +107,9 @@ static int sock(int type)
 static int bind_any(int s, char *addr)
 {
     prepare(s, true);
+    static int count;
     for (int i = 0; i < 500; i++) {
-        sc->addr(addr, i);
+        snprintf(addr, NN_SOCKADDR_MAX, sc->addr, sc->port ? next_port() : (int) getpid(), count++);
         int eid = nn_bind(s, addr);
         if (eid >= 0 || errno != EADDRINUSE)
             return eid;
