@@ -873,7 +873,8 @@ static void test_linger(void)
     double t0 = tu_now();
     CHECK(nn_close(b) == 0);
     double took = tu_now() - t0;
-    CHECK(took >= 0.25 && took < 5);
+    /* It would otherwise wait for ever: the bound is only generous. */
+    CHECK(took >= 0.25 && took < 8);
     free(m);
     nn_close(a);
 }
