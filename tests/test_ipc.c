@@ -1,11 +1,13 @@
-/* test_ipc.c: the ipc:// transport. Path errors (ENAMETOOLONG past
-   sun_path, EINVAL, ENOENT, EADDRINUSE for a live listener and for a file
-   that is not a socket, which is left alone); a stale socket file replaced
-   at bind; the file removed at close unless someone else replaced it;
-   relative paths; messages of 0 B to 5 MiB both ways and bursts; connect
-   before bind and reconnection; backpressure; every protocol pair; an
-   incompatible peer; the NN_IPC options; NN_LINGER holding nn_close until
-   the peer has taken everything and closed. */
+/* test_ipc.c: what only the ipc:// transport has (test_schemes_ipc runs
+   what every transport shares: sizes, bursts, every protocol, an
+   incompatible peer, reconnection, backpressure, limits, linger). Path
+   errors (ENAMETOOLONG past sun_path, EINVAL, ENOENT, EADDRINUSE for a
+   live listener and for a file that is not a socket, which is left alone);
+   a stale socket file replaced at bind; the file removed at close unless
+   someone else replaced it; relative paths; the NN_IPC options; NN_LINGER
+   holding nn_close until a peer speaking the ipc wire by hand has taken
+   everything and closed; the kernel send buffer sized for a whole large
+   message unless NN_SNDBUF is set. */
 #include "testutil.h"
 
 #include <nanomsg/bus.h>
@@ -54,8 +56,6 @@ static int sock(int type)
     return s;
 }
 
-static int64_t stat_of(int s, int which) { return (int64_t) nn_get_statistic(s, which); }
-
 static bool recv_is(int s, const char *want)
 {
     char buf[256];
@@ -64,22 +64,6 @@ static bool recv_is(int s, const char *want)
         n = nn_recv(s, buf, sizeof(buf), 0);
     while (n == 4 && memcmp(buf, "ping", 4) == 0 && strcmp(want, "ping") != 0);
     return n == (int) strlen(want) && memcmp(buf, want, (size_t) n) == 0;
-}
-
-static bool wait_linked(int a, int b)
-{
-    set_int(b, NN_RCVTIMEO, 50);
-    bool ok = false;
-    double end = tu_now() + 10;
-    while (!ok && tu_now() < end) {
-        if (nn_send(a, "ping", 4, NN_DONTWAIT) != 4) {
-            tu_pause();
-            continue;
-        }
-        ok = recv_is(b, "ping");
-    }
-    set_int(b, NN_RCVTIMEO, 10000);
-    return ok;
 }
 
 static bool exists(const char *path)
@@ -205,209 +189,6 @@ static void test_relative_path(void)
     nn_close(b);
     nn_close(a);
     CHECK(!exists(rel));
-}
-
-static void test_sizes(void)
-{
-    static const size_t sizes[] = {0, 1, 9, 100, 16383, 16384, 65535, 65536, 65527, 65528,
-                                   300000, 1 << 20, 5 << 20};
-    char path[256], addr[NN_SOCKADDR_MAX + 1];
-    fresh_path(path, sizeof(path));
-    url(addr, path);
-    int a = sock(NN_PAIR), b = sock(NN_PAIR);
-    set_int(a, NN_RCVMAXSIZE, -1);
-    set_int(b, NN_RCVMAXSIZE, -1);
-    /* Room in a's queue for the whole burst below (each message counts
-       its 4 bytes plus 128, see nn_setsockopt(3)): when the sender is too
-       slow to batch (sanitizers), every message is its own skb, and the
-       kernel's share of the default buffers holds only a few thousand. */
-    set_int(a, NN_RCVBUF, 4 << 20);
-    CHECK(nn_bind(a, addr) >= 0);
-    CHECK(nn_connect(b, addr) >= 0);
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        size_t n = sizes[i];
-        uint8_t *p = pattern(n, (unsigned) i);
-        for (int dir = 0; dir < 2; dir++) {
-            int from = dir ? a : b, to = dir ? b : a;
-            CHECK(nn_send(from, p, n, 0) == (int) n);
-            void *got = NULL;
-            int r = nn_recv(to, &got, NN_MSG, 0);
-            CHECK(r == (int) n);
-            if (r == (int) n && memcmp(got, p, n) != 0) {
-                fprintf(stderr, "ipc: %zu-byte message differs\n", n);
-                tu_failures++;
-            }
-            if (r >= 0)
-                nn_freemsg(got);
-        }
-        free(p);
-    }
-    /* A burst of small ones, cut out of large reads, in order. */
-    enum { N = 20000 };
-    for (uint32_t i = 0; i < N; i++)
-        if (nn_send(b, &i, sizeof(i), 0) != (int) sizeof(i)) {
-            CHECK(!"burst send");
-            break;
-        }
-    for (uint32_t i = 0; i < N; i++) {
-        uint32_t v = ~0u;
-        if (nn_recv(a, &v, sizeof(v), 0) != (int) sizeof(v) || v != i) {
-            fprintf(stderr, "ipc burst message %u came as %u\n", i, v);
-            tu_failures++;
-            break;
-        }
-    }
-    nn_close(b);
-    nn_close(a);
-    CHECK(!exists(path));
-}
-
-static void test_reconnect(void)
-{
-    char path[256], addr[NN_SOCKADDR_MAX + 1];
-    fresh_path(path, sizeof(path));
-    url(addr, path);
-    int a = sock(NN_PAIR), b = sock(NN_PAIR);
-    CHECK(nn_connect(b, addr) >= 0);
-    CHECK(WAIT_FOR(stat_of(b, NN_STAT_CONNECT_ERRORS) >= 2, 10));
-    CHECK(nn_bind(a, addr) >= 0);
-    CHECK(nn_send(b, "late", 4, 0) == 4);
-    CHECK(recv_is(a, "late"));
-    nn_close(a);
-    CHECK(WAIT_FOR(stat_of(b, NN_STAT_BROKEN_CONNECTIONS) == 1, 10));
-    a = sock(NN_PAIR);
-    CHECK(nn_bind(a, addr) >= 0);
-    CHECK(nn_send(b, "again", 5, 0) == 5);
-    CHECK(recv_is(a, "again"));
-    CHECK(nn_send(a, "back", 4, 0) == 4);
-    CHECK(recv_is(b, "back"));
-    CHECK(stat_of(b, NN_STAT_ESTABLISHED_CONNECTIONS) == 2);
-    CHECK(stat_of(a, NN_STAT_ACCEPTED_CONNECTIONS) == 1);
-    nn_close(a);
-    nn_close(b);
-}
-
-static void test_backpressure(void)
-{
-    char path[256], addr[NN_SOCKADDR_MAX + 1];
-    fresh_path(path, sizeof(path));
-    url(addr, path);
-    int a = sock(NN_PAIR), b = sock(NN_PAIR);
-    set_int(a, NN_RCVBUF, 32 * 1024);
-    set_int(b, NN_SNDBUF, 32 * 1024);
-    CHECK(nn_bind(a, addr) >= 0);
-    CHECK(nn_connect(b, addr) >= 0);
-    CHECK(wait_linked(b, a));
-    enum { SZ = 4096, MAX = 50000 };
-    uint8_t m[SZ];
-    memset(m, 0x5a, sizeof(m));
-    int sent = 0;
-    while (sent < MAX) {
-        memcpy(m, &sent, sizeof(sent));
-        if (nn_send(b, m, SZ, NN_DONTWAIT) == SZ) {
-            sent++;
-            continue;
-        }
-        CHECK(errno == EAGAIN);
-        if (!WAIT_FOR(nn_send(b, m, SZ, NN_DONTWAIT) == SZ, 0.2))
-            break;
-        sent++;
-    }
-    CHECK(sent > 0 && sent < MAX);
-    CHECK((size_t) sent * SZ < 8u * 1024 * 1024);
-    for (int i = 0; i < sent; i++) {
-        int id = -1;
-        if (nn_recv(a, m, SZ, 0) != SZ || (memcpy(&id, m, sizeof(id)), id != i)) {
-            fprintf(stderr, "ipc backpressure: message %d came as %d\n", i, id);
-            tu_failures++;
-            break;
-        }
-    }
-    CHECK(nn_send(b, "after", 5, 0) == 5);
-    CHECK(recv_is(a, "after"));
-    nn_close(b);
-    nn_close(a);
-}
-
-static void test_every_protocol(void)
-{
-    static const int pairs[][2] = {{NN_PAIR, NN_PAIR}, {NN_REQ, NN_REP}, {NN_PUSH, NN_PULL},
-                                   {NN_PUB, NN_SUB}, {NN_SURVEYOR, NN_RESPONDENT},
-                                   {NN_BUS, NN_BUS}};
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
-        int x = nn_socket(AF_SP, pairs[i][0]);
-        int y = nn_socket(AF_SP, pairs[i][1]);
-        if (x < 0 || y < 0) {
-            printf("protocol %d/%d not built in, skipped\n", pairs[i][0], pairs[i][1]);
-            if (x >= 0)
-                nn_close(x);
-            if (y >= 0)
-                nn_close(y);
-            continue;
-        }
-        set_int(x, NN_RCVTIMEO, 10000);
-        set_int(y, NN_RCVTIMEO, 10000);
-        set_int(x, NN_SNDTIMEO, 10000);
-        set_int(y, NN_SNDTIMEO, 10000);
-        if (pairs[i][1] == NN_SUB)
-            CHECK(nn_setsockopt(y, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) == 0);
-        char path[256], addr[NN_SOCKADDR_MAX + 1];
-        fresh_path(path, sizeof(path));
-        url(addr, path);
-        /* The connecting side binds this time, the other way round from
-           test_tcp. */
-        CHECK(nn_bind(x, addr) >= 0);
-        CHECK(nn_connect(y, addr) >= 0);
-        if (pairs[i][0] == NN_SURVEYOR) {
-            int dl = 200;
-            CHECK(nn_setsockopt(x, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, &dl, sizeof(dl)) == 0);
-            bool answered = false;
-            double end = tu_now() + 10;
-            while (!answered && tu_now() < end) {
-                CHECK(nn_send(x, "q", 1, 0) == 1);
-                set_int(y, NN_RCVTIMEO, 50);
-                char b[8];
-                if (nn_recv(y, b, sizeof(b), 0) == 1) {
-                    CHECK(nn_send(y, "a", 1, 0) == 1);
-                    answered = nn_recv(x, b, sizeof(b), 0) == 1 && b[0] == 'a';
-                }
-            }
-            CHECK(answered);
-        } else if (pairs[i][0] == NN_PUB || pairs[i][0] == NN_BUS) {
-            CHECK(wait_linked(x, y));
-            if (pairs[i][0] == NN_BUS) {
-                CHECK(nn_send(y, "back", 4, 0) == 4);
-                CHECK(recv_is(x, "back"));
-            }
-        } else {
-            CHECK(nn_send(x, "hello", 5, 0) == 5);
-            CHECK(recv_is(y, "hello"));
-            if (pairs[i][0] != NN_PUSH) {
-                CHECK(nn_send(y, "world", 5, 0) == 5);
-                CHECK(recv_is(x, "world"));
-            }
-        }
-        nn_close(x);
-        nn_close(y);
-        CHECK(!exists(path));
-    }
-}
-
-static void test_incompatible_peer(void)
-{
-    int pull = nn_socket(AF_SP, NN_PULL);
-    if (pull < 0)
-        return;
-    int pair = sock(NN_PAIR);
-    char path[256], addr[NN_SOCKADDR_MAX + 1];
-    fresh_path(path, sizeof(path));
-    url(addr, path);
-    CHECK(nn_bind(pull, addr) >= 0);
-    CHECK(nn_connect(pair, addr) >= 0);
-    CHECK(WAIT_FOR(stat_of(pull, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
-    CHECK_ERR(nn_send(pair, "x", 1, NN_DONTWAIT), EAGAIN);
-    nn_close(pair);
-    nn_close(pull);
 }
 
 static void test_options(void)
@@ -592,11 +373,6 @@ int main(void)
     test_path_errors();
     test_stale_file();
     test_relative_path();
-    test_sizes();
-    test_reconnect();
-    test_backpressure();
-    test_every_protocol();
-    test_incompatible_peer();
     test_options();
     test_linger();
     test_kernel_sndbuf();

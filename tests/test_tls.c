@@ -1,10 +1,13 @@
-/* test_tls.c: the tls+tcp:// transport between femtomsg sockets. A test PKI
-   is made at start with the openssl command line (tests/tls_certs.sh) in a
-   temporary directory. Covers: the options (setters check what they are
-   given, getters), every protocol over TLS, message sizes from 0 B to 5 MiB
-   byte for byte, certificate and name checks, mutual authentication, plain
-   TCP peers on either side, a peer stalling in the handshake, statistics.
-   Without the transport compiled in, only EPROTONOSUPPORT is checked. */
+/* test_tls.c: what only the tls+tcp:// transport has, between femtomsg
+   sockets (test_schemes_tls runs what every transport shares: sizes,
+   bursts, every protocol, reconnection, backpressure, limits, linger). A
+   test PKI is made at start with the openssl command line
+   (tests/tls_certs.sh) in a temporary directory. Covers: the options
+   (setters check what they are given, getters), options fixed when an
+   endpoint is made, certificate and name checks, mutual authentication,
+   plain TCP peers on either side, a peer stalling in the handshake, a peer
+   going with or without its TLS goodbye, statistics of refusals. Without
+   the transport compiled in, only EPROTONOSUPPORT is checked. */
 #include "testutil.h"
 
 #include <nanomsg/bus.h>
@@ -222,147 +225,6 @@ static void test_snapshot(void)
 
 /* --------------------------------------------------------- protocols */
 
-static void pair_up(int srv, int cli)
-{
-    int port = server(srv, "server.pem");
-    CHECK(set_str(cli, NN_TLS_CA_FILE, path("ca.pem")) == 0);
-    client(cli, "localhost", port); /* a DNS name, checked against the SAN */
-}
-
-static void test_protocols(void)
-{
-    /* pair */
-    int a = sock(NN_PAIR), b = sock(NN_PAIR);
-    pair_up(a, b);
-    send_str(b, "ping");
-    recv_str(a, "ping");
-    send_str(a, "pong");
-    recv_str(b, "pong");
-    nn_close(a);
-    nn_close(b);
-
-    /* req/rep */
-    int rep = sock(NN_REP), req = sock(NN_REQ);
-    pair_up(rep, req);
-    send_str(req, "question");
-    recv_str(rep, "question");
-    send_str(rep, "answer");
-    recv_str(req, "answer");
-    nn_close(rep);
-    nn_close(req);
-
-    /* pub/sub: the subscriber connects, the first message may race it */
-    int pub = sock(NN_PUB), sub = sock(NN_SUB);
-    CHECK(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "n", 1) == 0);
-    pair_up(pub, sub);
-    CHECK(WAIT_FOR(stat_of(pub, NN_STAT_CURRENT_CONNECTIONS) == 1 &&
-                       stat_of(sub, NN_STAT_CURRENT_CONNECTIONS) == 1, 10));
-    char buf[64];
-    int got = -1;
-    int tmo = 100;
-    CHECK(nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
-    double end = tu_now() + 10;
-    while (got < 0 && tu_now() < end) {
-        send_str(pub, "news");
-        send_str(pub, "x-not-for-you");
-        got = nn_recv(sub, buf, sizeof(buf), 0);
-    }
-    CHECK(got == 4 && memcmp(buf, "news", 4) == 0);
-    nn_close(pub);
-    nn_close(sub);
-
-    /* push/pull */
-    int pull = sock(NN_PULL), push = sock(NN_PUSH);
-    pair_up(pull, push);
-    send_str(push, "job");
-    recv_str(pull, "job");
-    nn_close(pull);
-    nn_close(push);
-
-    /* survey: wait for the respondent before asking */
-    int sv = sock(NN_SURVEYOR), rs = sock(NN_RESPONDENT);
-    pair_up(sv, rs);
-    CHECK(WAIT_FOR(stat_of(sv, NN_STAT_CURRENT_CONNECTIONS) == 1 &&
-                       stat_of(rs, NN_STAT_CURRENT_CONNECTIONS) == 1, 10));
-    /* attached once the SP headers crossed: retry a lost survey */
-    got = -1;
-    tmo = 500;
-    CHECK(nn_setsockopt(sv, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, &tmo, sizeof(tmo)) == 0);
-    CHECK(nn_setsockopt(rs, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
-    end = tu_now() + 10;
-    while (got < 0 && tu_now() < end) {
-        send_str(sv, "survey");
-        if (nn_recv(rs, buf, sizeof(buf), 0) != 6)
-            continue;
-        send_str(rs, "vote");
-        got = nn_recv(sv, buf, sizeof(buf), 0);
-    }
-    CHECK(got == 4 && memcmp(buf, "vote", 4) == 0);
-    nn_close(sv);
-    nn_close(rs);
-
-    /* bus */
-    int b1 = sock(NN_BUS), b2 = sock(NN_BUS);
-    pair_up(b1, b2);
-    /* Bus drops what it sends before the pipe is attached: repeat. */
-    tmo = 200;
-    CHECK(nn_setsockopt(b1, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
-    got = -1;
-    end = tu_now() + 10;
-    while (got < 0 && tu_now() < end) {
-        send_str(b2, "hello bus");
-        got = nn_recv(b1, buf, sizeof(buf), 0);
-    }
-    CHECK(got == 9 && memcmp(buf, "hello bus", 9) == 0);
-    send_str(b1, "back");
-    recv_str(b2, "back");
-    nn_close(b1);
-    nn_close(b2);
-}
-
-/* Both ways, with a few sizes that stress the record and buffer edges. */
-static void test_sizes(void)
-{
-    int a = sock(NN_PAIR), b = sock(NN_PAIR);
-    int port = server(a, "server.pem");
-    CHECK(set_str(b, NN_TLS_CA_FILE, path("ca.pem")) == 0);
-    client(b, "127.0.0.1", port); /* an address, checked against the IP SAN */
-    const size_t sizes[] = {0, 1, 16383, 16384, 16385, 64 * 1024, 5 * 1024 * 1024};
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        size_t n = sizes[i];
-        uint8_t *m = malloc(n + 1);
-        for (size_t k = 0; k < n; k++)
-            m[k] = (uint8_t) (k * 131 + i + (k >> 13));
-        for (int dir_ = 0; dir_ < 2; dir_++) {
-            int from = dir_ ? a : b, to = dir_ ? b : a;
-            CHECK(nn_send(from, m, n, 0) == (int) n);
-            void *r = NULL;
-            int got = nn_recv(to, &r, NN_MSG, 0);
-            CHECK(got == (int) n);
-            if (got == (int) n)
-                CHECK(memcmp(r, m, n) == 0);
-            if (r)
-                nn_freemsg(r);
-        }
-        free(m);
-    }
-    /* A burst of small messages queued behind a big one arrives in order. */
-    uint8_t *big = calloc(1, 2 << 20);
-    CHECK(nn_send(b, big, 2 << 20, 0) == 2 << 20);
-    for (int k = 0; k < 200; k++)
-        CHECK(nn_send(b, &k, sizeof(k), 0) == (int) sizeof(k));
-    void *r = NULL;
-    CHECK(nn_recv(a, &r, NN_MSG, 0) == 2 << 20);
-    nn_freemsg(r);
-    for (int k = 0; k < 200; k++) {
-        int v = -1;
-        CHECK(nn_recv(a, &v, sizeof(v), 0) == (int) sizeof(v) && v == k);
-    }
-    free(big);
-    nn_close(a);
-    nn_close(b);
-}
-
 /* ------------------------------------------------------- rejections */
 
 /* The client never gets a connection: both sides count the failures. */
@@ -574,8 +436,6 @@ int main(void)
     }
     test_options();
     test_snapshot();
-    test_protocols();
-    test_sizes();
     test_untrusted();
     test_wrong_name();
     test_plain_peers();

@@ -9,6 +9,7 @@
    epoll; another POSIX system would provide its own copy of these
    functions. */
 #include "core.h"
+#include "timer_heap.h" /* the timers' min-heap, pure so that it is unit-tested */
 
 #include <assert.h>
 #include <errno.h>
@@ -165,54 +166,6 @@ static void wake(struct fm_loop *l)
     (void) n; /* EAGAIN means a wake-up is already pending */
 }
 
-/* ---------------------------------------------------------------- heap */
-/* The heap is the loop's, under its lock. */
-static void heap_set(struct fm_loop *l, size_t i, struct fm_timer *t)
-{
-    FM_ASSERT_LOCKED(&l->lock);
-    l->heap[i] = t;
-    t->heap_index = i;
-}
-
-static void heap_up(struct fm_loop *l, size_t i)
-{
-    struct fm_timer *t = l->heap[i];
-    while (i > 1 && l->heap[i / 2]->due > t->due) {
-        heap_set(l, i, l->heap[i / 2]);
-        i /= 2;
-    }
-    heap_set(l, i, t);
-}
-
-static void heap_down(struct fm_loop *l, size_t i)
-{
-    struct fm_timer *t = l->heap[i];
-    for (;;) {
-        size_t c = i * 2;
-        if (c > l->heap_len)
-            break;
-        if (c + 1 <= l->heap_len && l->heap[c + 1]->due < l->heap[c]->due)
-            c++;
-        if (l->heap[c]->due >= t->due)
-            break;
-        heap_set(l, i, l->heap[c]);
-        i = c;
-    }
-    heap_set(l, i, t);
-}
-
-static void heap_remove(struct fm_loop *l, struct fm_timer *t)
-{
-    size_t i = t->heap_index;
-    struct fm_timer *last = l->heap[l->heap_len--];
-    t->heap_index = 0;
-    if (last == t)
-        return;
-    heap_set(l, i, last);
-    heap_up(l, i);
-    heap_down(l, last->heap_index);
-}
-
 void fm_timer_init(struct fm_timer *t, struct fm_loop *loop, void (*cb)(void *), void *arg)
 {
     memset(t, 0, sizeof(*t));
@@ -227,7 +180,7 @@ void fm_timer_schedule(struct fm_timer *t, uint64_t delay_ms)
     ensure_started(l);
     fm_mutex_lock(&l->lock);
     if (t->heap_index)
-        heap_remove(l, t);
+        fm_timer_heap_remove(l->heap, &l->heap_len, t);
     if (l->heap_len + 1 >= l->heap_cap) {
         size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
         struct fm_timer **h = realloc(l->heap, cap * sizeof(*h));
@@ -239,9 +192,7 @@ void fm_timer_schedule(struct fm_timer *t, uint64_t delay_ms)
         l->heap_cap = cap;
     }
     t->due = fm_now_ms() + delay_ms;
-    l->heap_len++;
-    heap_set(l, l->heap_len, t);
-    heap_up(l, l->heap_len);
+    fm_timer_heap_push(l->heap, &l->heap_len, t);
     bool earliest = l->heap[1] == t;
     fm_mutex_unlock(&l->lock);
     if (earliest && !on_loop_thread(l))
@@ -253,7 +204,7 @@ void fm_timer_cancel(struct fm_timer *t)
     struct fm_loop *l = t->loop;
     fm_mutex_lock(&l->lock);
     if (t->heap_index)
-        heap_remove(l, t);
+        fm_timer_heap_remove(l->heap, &l->heap_len, t);
     fm_mutex_unlock(&l->lock);
 }
 
@@ -265,7 +216,7 @@ void fm_timer_cancel_sync(struct fm_timer *t)
        neither scheduled nor running. */
     do {
         if (t->heap_index)
-            heap_remove(l, t);
+            fm_timer_heap_remove(l->heap, &l->heap_len, t);
         if (on_loop_thread(l))
             break;
         while (l->current == t)
@@ -403,7 +354,7 @@ static void run_timers(struct fm_loop *l)
     uint64_t now = fm_now_ms();
     while (l->heap_len && l->heap[1]->due <= now) {
         struct fm_timer *t = l->heap[1];
-        heap_remove(l, t);
+        fm_timer_heap_remove(l->heap, &l->heap_len, t);
         l->current = t;
         fm_mutex_unlock(&l->lock);
         t->cb(t->arg);
