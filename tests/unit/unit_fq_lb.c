@@ -83,8 +83,8 @@ static struct fm_ep ep;
 static void sock_setup(void)
 {
     memset(&sock, 0, sizeof(sock));
-    pthread_mutex_init(&sock.lock, NULL);
-    pthread_mutex_init(&sock.name_lock, NULL);
+    fm_mutex_init(&sock.lock);
+    fm_mutex_init(&sock.name_lock);
     sock.proto = &proto;
     sock.snd.fd = sock.rcv.fd = -1;
     atomic_init(&sock.refs, 1); /* ours: never freed by the pipes */
