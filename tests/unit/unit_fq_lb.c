@@ -144,6 +144,15 @@ static int deliver(int i, uint32_t v)
     return rc;
 }
 
+/* The socket's readiness, read as the core does: under its lock. */
+static bool readable(void)
+{
+    fm_sock_lock(&sock);
+    bool r = fm_fq_readable(&sock);
+    fm_sock_unlock(&sock);
+    return r;
+}
+
 /* nn_recv's view: the next message's number and the pipe it came from (-1:
    none, -2: a detached pipe), or false when nothing is readable. */
 static bool recv_one(uint32_t *v, int *from)
@@ -170,7 +179,7 @@ static void test_fq_round_robin(void)
     for (int i = 0; i < 4; i++)
         for (int k = 0; k < i + 2; k++)
             EXPECT(deliver(i, (uint32_t) (100 * i + k)) == 0);
-    EXPECT(fm_fq_readable(&sock));
+    EXPECT(readable());
     /* Round one takes one from each, in the order they became readable;
        the shortest queue drops out after round two, and so on. */
     static const int want[] = {0, 1, 2, 3, 0, 1, 2, 3, 1, 2, 3, 2, 3, 3};
@@ -188,7 +197,7 @@ static void test_fq_round_robin(void)
     uint32_t v;
     int from;
     EXPECT(!recv_one(&v, &from));
-    EXPECT(!fm_fq_readable(&sock));
+    EXPECT(!readable());
     /* A pipe that ran dry joins at the back when it has more. */
     EXPECT(deliver(2, 7) == 0);
     EXPECT(deliver(0, 8) == 0);
@@ -310,6 +319,7 @@ static void test_lb_round_robin(void)
     make_pipes(NPIPES, NULL, NULL);
     struct fm_lb lb;
     fm_lb_init(&lb);
+    fm_sock_lock(&sock);
     EXPECT(!fm_lb_can_send(&lb) && fm_lb_best_prio(&lb) == 0);
     for (int i = 0; i < NPIPES; i++)
         fm_lb_add(&lb, pipes[i]);
@@ -332,6 +342,7 @@ static void test_lb_round_robin(void)
         fm_lb_rm(&lb, pipes[i]);
     EXPECT(lb.count == 0 && lb.full_count == 0 && !fm_lb_can_send(&lb));
     EXPECT(lb_send_one(&lb, 1) == -EAGAIN);
+    fm_sock_unlock(&sock); /* the protocol's calls hold it */
     drop_pipes(NPIPES);
 }
 
@@ -342,6 +353,7 @@ static void test_lb_priorities_and_full(void)
     make_pipes(5, sndprio, NULL);
     struct fm_lb lb;
     fm_lb_init(&lb);
+    fm_sock_lock(&sock);
     for (int i = 0; i < 5; i++)
         fm_lb_add(&lb, pipes[i]);
     EXPECT(fm_lb_best_prio(&lb) == 1);
@@ -402,6 +414,7 @@ static void test_lb_priorities_and_full(void)
     for (int i = 0; i < 5; i++)
         fm_lb_rm(&lb, pipes[i]);
     EXPECT(lb.count == 0 && lb.full_count == 0);
+    fm_sock_unlock(&sock); /* the protocol's calls hold it */
     drop_pipes(5);
 }
 
@@ -415,6 +428,7 @@ static void test_lb_send_all(void)
     make_pipes(NPIPES, sndprio, NULL);
     struct fm_lb lb;
     fm_lb_init(&lb);
+    fm_sock_lock(&sock);
     for (int i = 0; i < NPIPES; i++)
         fm_lb_add(&lb, pipes[i]);
     /* Every other pipe fills on this copy. */
@@ -450,6 +464,7 @@ static void test_lb_send_all(void)
         EXPECT(fakes[i].last == 4 || i == 0 || i == 2);
     for (int i = 0; i < NPIPES; i++)
         fm_lb_rm(&lb, pipes[i]);
+    fm_sock_unlock(&sock); /* the protocol's calls hold it */
     drop_pipes(NPIPES);
 }
 
