@@ -55,8 +55,10 @@ static int ipc_setopt(int option, const void *val, size_t len, struct fm_tpobj *
 {
     bool stock = option >= NN_IPC_SEC_ATTR && option <= NN_IPC_INBUFSZ;
     bool ids = option == NN_IPC_PEER_UIDS || option == NN_IPC_PEER_GIDS;
+    /* As the stock library: an unknown option shorter than an int is
+       EINVAL before it is looked at (a longer one is not). */
     if (!stock && !ids && option != NN_IPC_PERMISSIONS)
-        return -ENOPROTOOPT;
+        return len < sizeof(int) ? -EINVAL : -ENOPROTOOPT;
     if (!val && len)
         return -EFAULT;
     int v = 0;

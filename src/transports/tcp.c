@@ -306,30 +306,22 @@ static int tcp_connect(struct fm_ep *ep)
     return fm_stream_connect(ep, &tcp_stream, &t);
 }
 
+/* As the stock library: every option of this level is an int, so a value
+   of another length is EINVAL before the option is even looked at. */
 static int tcp_setopt(int option, const void *val, size_t len, int *store)
 {
+    if (len != sizeof(int))
+        return -EINVAL;
     if (option != NN_TCP_NODELAY)
         return -ENOPROTOOPT;
-    if (!val)
-        return -EFAULT;
-    int v;
-    if (len != sizeof(v))
-        return -EINVAL;
-    memcpy(&v, val, sizeof(v));
-    if (v != 0 && v != 1)
-        return -EINVAL;
-    store[NN_TCP_NODELAY] = v;
-    return 0;
+    return fm_opt_int_in(val, len, 0, 1, &store[NN_TCP_NODELAY]);
 }
 
 static int tcp_getopt(int option, const int *store, void *val, size_t *len)
 {
     if (option != NN_TCP_NODELAY)
         return -ENOPROTOOPT;
-    int v = store[NN_TCP_NODELAY];
-    memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
-    *len = sizeof(v);
-    return 0;
+    return fm_opt_int_out(val, len, store[NN_TCP_NODELAY]);
 }
 
 const struct fm_transport fm_tcp = {

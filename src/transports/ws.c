@@ -2416,19 +2416,20 @@ static char *origins_parse(const char *val, size_t len, int *err)
 
 static int ws_setopt(int option, const void *val, size_t len, struct fm_tpobj **obj)
 {
+    /* The stock library's options of this level are ints: an unknown one
+       of another length is EINVAL before it is looked at. */
     if (option != NN_WS_MSG_TYPE && option != NN_WS_ORIGINS)
-        return -ENOPROTOOPT;
-    if (!val)
-        return -EFAULT;
+        return len != sizeof(int) ? -EINVAL : -ENOPROTOOPT;
     int v = 0;
     char *list = NULL;
     if (option == NN_WS_MSG_TYPE) {
-        if (len != sizeof(v))
-            return -EINVAL;
-        memcpy(&v, val, sizeof(v));
-        if (v != NN_WS_MSG_TYPE_TEXT && v != NN_WS_MSG_TYPE_BINARY)
-            return -EINVAL;
+        _Static_assert(NN_WS_MSG_TYPE_TEXT + 1 == NN_WS_MSG_TYPE_BINARY, "a range");
+        int rc = fm_opt_int_in(val, len, NN_WS_MSG_TYPE_TEXT, NN_WS_MSG_TYPE_BINARY, &v);
+        if (rc)
+            return rc;
     } else {
+        if (!val)
+            return -EFAULT;
         int err = 0;
         if (!(list = origins_parse(val, len, &err)))
             return err;
@@ -2461,10 +2462,7 @@ static int ws_getopt(int option, const struct fm_tpobj *obj, void *val, size_t *
 {
     const struct ws_opts *w = (const struct ws_opts *) obj;
     if (option == NN_WS_MSG_TYPE) {
-        int v = w ? w->msg_type : NN_WS_MSG_TYPE_BINARY;
-        memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
-        *len = sizeof(v);
-        return 0;
+        return fm_opt_int_out(val, len, w ? w->msg_type : NN_WS_MSG_TYPE_BINARY);
     }
     if (option != NN_WS_ORIGINS)
         return -ENOPROTOOPT;

@@ -1857,6 +1857,32 @@ static void probe_peer_mismatch(void)
 }
 
 /* ------------------------------------------------------------ transports */
+/* A transport-level option's edges: NULL values, every length from 0 to
+   8 (the order of the length and NULL checks shows here), and short reads.
+   Only buffers of at least an int are read back: the stock library writes
+   a whole int into the ipc buffer sizes whatever the length, which the
+   probe must not let it do to a shorter buffer. */
+static void option_edges(int s, int level, int opt, const char *name, int good)
+{
+    R(nn_setsockopt(s, level, opt, NULL, 0), "set %s NULL, 0", name);
+    R(nn_setsockopt(s, level, opt, NULL, sizeof(int)), "set %s NULL, 4", name);
+    for (size_t len = 0; len <= 8; len++) {
+        char b[8] = {0};
+        memcpy(b, &good, sizeof(good));
+        R(nn_setsockopt(s, level, opt, b, len), "set %s length %zu", name, len);
+    }
+    for (size_t len = sizeof(int); len <= 8; len++) {
+        char b[8];
+        memset(b, 0x55, sizeof(b));
+        size_t l = len;
+        errno = 0;
+        int rc = nn_getsockopt(s, level, opt, b, &l);
+        line("get %s length %zu -> %s, length %zu, bytes past the int %s", name, len,
+             rcstr(rc, errno), l,
+             len > sizeof(int) && b[sizeof(int)] != 0x55 ? "written" : "untouched");
+    }
+}
+
 static void probe_tcp(void)
 {
     int s = xsocket(AF_SP, NN_PAIR);
@@ -1866,6 +1892,8 @@ static void probe_tcp(void)
     v = 2;
     R(nn_setsockopt(s, NN_TCP, NN_TCP_NODELAY, &v, sizeof(v)), "set TCP_NODELAY 2");
     R(nn_setsockopt(s, NN_TCP, 2, &v, sizeof(v)), "set TCP option 2");
+    option_edges(s, NN_TCP, NN_TCP_NODELAY, "TCP_NODELAY", 1);
+    option_edges(s, NN_TCP, 99, "TCP option 99", 1);
     static const char *addrs[] = {"tcp://", "tcp://127.0.0.1", "tcp://127.0.0.1:", "tcp://127.0.0.1:0",
                                   "tcp://127.0.0.1:65536", "tcp://127.0.0.1:-1", "tcp://127.0.0.1:x",
                                   "tcp://:5555", "tcp://*:", "tcp://nosuch-iface-xyz:5555"};
@@ -1909,6 +1937,8 @@ static void probe_ipc(void)
     v = 8192;
     R(nn_setsockopt(s, NN_IPC, NN_IPC_OUTBUFSZ, &v, sizeof(v)), "set IPC_OUTBUFSZ 8192");
     R(nn_setsockopt(s, NN_IPC, 4, &v, sizeof(v)), "set IPC option 4");
+    option_edges(s, NN_IPC, NN_IPC_OUTBUFSZ, "IPC_OUTBUFSZ", 4096);
+    option_edges(s, NN_IPC, 99, "IPC option 99", 1);
     nn_close(s);
 }
 
@@ -1921,6 +1951,8 @@ static void probe_ws(void)
     v = 3;
     R(nn_setsockopt(s, NN_WS, NN_WS_MSG_TYPE, &v, sizeof(v)), "set WS_MSG_TYPE 3");
     R(nn_setsockopt(s, NN_WS, 2, &v, sizeof(v)), "set WS option 2");
+    option_edges(s, NN_WS, NN_WS_MSG_TYPE, "WS_MSG_TYPE", NN_WS_MSG_TYPE_BINARY);
+    option_edges(s, NN_WS, 99, "WS option 99", 1);
     nn_close(s);
 }
 
