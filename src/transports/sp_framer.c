@@ -5,6 +5,7 @@
    <header><body>, with ipc's type byte 0x01 in front of the size. */
 #include "stream.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -57,6 +58,20 @@ static void add_iov(struct iovec *iov, int *n, const void *base, size_t len, siz
     *skip = 0;
 }
 
+/* The size prefix, inline: this runs once per message sent and received. */
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, 8);
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
 static size_t sp_gather(const void *fs, struct fm_msg *m, size_t off, uint8_t *scratch,
                         struct iovec *iov, int *n)
 {
@@ -64,8 +79,23 @@ static size_t sp_gather(const void *fs, struct fm_msg *m, size_t off, uint8_t *s
     size_t pl = 0, hl = fm_msg_hdr_len(m), bl = fm_msg_size(m);
     if (st->type_byte)
         scratch[pl++] = 0x01;
-    fm_put_u64(scratch + pl, (uint64_t) (hl + bl));
+    put_be64(scratch + pl, (uint64_t) (hl + bl));
     pl += 8;
+    if (off == 0) { /* the hot path: a whole message */
+        int k = *n;
+        iov[k].iov_base = scratch;
+        iov[k++].iov_len = pl;
+        if (hl) {
+            iov[k].iov_base = fm_msg_hdr(m);
+            iov[k++].iov_len = hl;
+        }
+        if (bl) {
+            iov[k].iov_base = fm_msg_body(m);
+            iov[k++].iov_len = bl;
+        }
+        *n = k;
+        return pl + hl + bl;
+    }
     size_t skip = off;
     add_iov(iov, n, scratch, pl, &skip);
     add_iov(iov, n, fm_msg_hdr(m), hl, &skip);
@@ -84,25 +114,30 @@ static size_t sp_wire_len(const void *fs, const struct fm_msg *m)
 static int sp_parse(void *fs, struct fm_stream_rx *rx)
 {
     const struct sp_state *st = fs;
-    size_t plen = sp_prefix_len(st), pos = 0;
+    /* Locals, not rx's fields: the calls below would make the compiler
+       reload those after each message. */
+    struct fm_pipe *pipe = rx->pipe;
+    const uint8_t *in = rx->in;
+    size_t len = rx->len, plen = sp_prefix_len(st), pos = 0;
+    bool full = rx->full, stop_when_full = !rx->past_full;
     int err = 0;
     rx->held = false;
-    while (rx->len - pos >= plen) {
-        if (rx->full && !rx->past_full) {
+    while (len - pos >= plen) {
+        if (full && stop_when_full) {
             rx->held = true;
             break;
         }
-        const uint8_t *b = rx->in + pos;
+        const uint8_t *b = in + pos;
         if (st->type_byte && b[0] != 0x01) {
             err = EPROTO;
             break;
         }
-        uint64_t size = fm_get_u64(b + plen - 8);
-        if (size > fm_sock_rcvmax(rx->pipe->sock) || size > SIZE_MAX / 2) {
+        uint64_t size = get_be64(b + plen - 8);
+        if (size > fm_sock_rcvmax(pipe->sock) || size > SIZE_MAX / 2) {
             err = EMSGSIZE;
             break;
         }
-        size_t have = rx->len - pos - plen;
+        size_t have = len - pos - plen;
         if (have >= size) {
             struct fm_msg m;
             if (fm_msg_init_copy(&m, b + plen, (size_t) size) != 0) {
@@ -110,7 +145,7 @@ static int sp_parse(void *fs, struct fm_stream_rx *rx)
                 break;
             }
             pos += plen + (size_t) size;
-            rx->full |= fm_pipe_deliver(rx->pipe, &m) == FM_PIPE_FULL;
+            full |= fm_pipe_deliver(pipe, &m) == FM_PIPE_FULL;
             continue;
         }
         if (size >= FM_STREAM_DIRECT_MIN) {
@@ -119,6 +154,7 @@ static int sp_parse(void *fs, struct fm_stream_rx *rx)
         }
         break; /* the rest comes into the buffer, or into the big body */
     }
+    rx->full = full;
     rx->used = pos;
     return err;
 }

@@ -979,7 +979,9 @@ static int conn_parse(struct conn *c, bool *full, bool past_full)
             pos = c->rlen;
         }
     }
-    if (pos) {
+    if (pos == c->rlen) {
+        c->rlen = 0; /* the usual case: every byte was cut */
+    } else if (pos) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;
     }
