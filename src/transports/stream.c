@@ -1250,8 +1250,10 @@ static void conn_start(struct sep *e, int fd, bool accepted)
 {
     int refused = e->tp->admit ? e->tp->admit(e->ep, fd) : 0;
     if (refused) {
-        close(fd);
+        /* Counted before the close: a peer that sees its connection end
+           (test_ipc_access) sees the count too. */
         fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        close(fd);
         if (!accepted) {
             fm_ep_report_error(e->ep, -refused);
             sep_schedule_retry(e);
@@ -1263,8 +1265,8 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
     if (!p) {
         free(c);
-        close(fd);
         fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        close(fd);
         if (!accepted)
             sep_schedule_retry(e);
         return;
