@@ -172,7 +172,8 @@ static int ipc_admit(struct fm_ep *ep, int fd)
 }
 
 static const struct fm_stream_tp ipc_stream = {
-    .type_byte = true,
+    .framer = &fm_sp_framer,
+    .framer_arg = &fm_sp_ipc_arg,
     .tune = ipc_tune,
     .admit = ipc_admit,
 };

@@ -1,15 +1,19 @@
 /* stream.c: the connection engine of the byte-stream transports (tcp://,
-   ipc://): listening and connecting endpoints, the SP header exchange, the
-   length-prefixed framing on the wire, the send and receive paths with
-   their backpressure, reconnection with backoff, linger, statistics.
+   ipc://, tls+tcp://): listening and connecting endpoints, the opening
+   exchange, the send and receive paths with their backpressure,
+   reconnection with backoff, linger, statistics. What the bytes mean is
+   the framer's (struct fm_stream_framer, stream.h: sp_framer.c for SP);
+   where they come from and go is the descriptor's, or a session's
+   (struct fm_stream_session_ops: tls.c).
 
    A connection's life: the endpoint accepts or connects a descriptor
-   (conn_start), both sides write the 8-byte SP header and wait up to
-   HS_TIMEOUT_MS for the peer's, the peer's protocol is offered to the socket
-   (fm_pipe_attach), then messages flow as <size: 8 bytes BE><payload> (ipc
-   puts a 0x01 type byte in front of each). Any breach of that drops the
-   connection alone; a connecting endpoint then dials again after
-   NN_RECONNECT_IVL, doubling up to NN_RECONNECT_IVL_MAX.
+   (conn_start), both sides write their opening (the framer's open: the
+   8-byte SP header) and wait up to HS_TIMEOUT_MS for the peer's (greet),
+   the peer's protocol is offered to the socket (fm_pipe_attach), then
+   messages flow as the framer lays them out (SP: <size: 8 bytes BE>
+   <payload>, ipc with a 0x01 type byte in front of each). Any breach of
+   that drops the connection alone; a connecting endpoint then dials again
+   after NN_RECONNECT_IVL, doubling up to NN_RECONNECT_IVL_MAX.
 
    Send path: the sending thread (holding its socket lock) writes the whole
    frame with one sendmsg() straight to the kernel when nothing is queued
@@ -26,10 +30,10 @@
 
    Receive path (the connection's loop, or another reader: see below):
    read up to RBUF_SIZE bytes at a time into a per-connection buffer and
-   cut every complete message out of it; a message of DIRECT_MIN bytes or
-   more is read straight into its own body, which grows as its bytes
-   arrive (an announced size is not paid for up front). When the pipe's
-   inbound queue is full (NN_RCVBUF, each message counting FM_MSG_OVERHEAD
+   cut every complete message out of it (the framer's parse); a message of
+   FM_STREAM_DIRECT_MIN bytes or more is read straight into its own body,
+   which grows as its bytes arrive (an announced size is not paid for up
+   front). When the pipe's inbound queue is full (NN_RCVBUF, each message counting FM_MSG_OVERHEAD
    more than its bytes) cutting and reading stop (EPOLLIN off, and a
    session is not read on other events either) until ops->inq_space (the
    queue fell below three quarters), where the thread whose nn_recv made
@@ -108,7 +112,6 @@
 
 #define HS_TIMEOUT_MS 2000     /* the peer's SP header must come by then */
 #define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
-#define DIRECT_MIN (16 * 1024) /* messages this big are read into their body */
 #define BODY_STEP (16 * 1024)  /* a big body's first allocation, at least */
 #define READ_BUDGET 16         /* reads per event, so one peer cannot hog the loop */
 #define ACCEPT_BUDGET 16
@@ -133,7 +136,9 @@ struct sep;
 struct conn {
     struct fm_pipe *pipe;
     struct fm_loop *loop;    /* runs everything of the connection */
-    bool type_byte;
+    const struct fm_stream_framer *fr; /* how messages look on the wire */
+    void *fs;                /* its state: fstate below */
+    size_t head_len;         /* fr->head_len */
     size_t sndbuf;
 
     /* The connection's loop only (the receive side: whoever holds rx_lock). */
@@ -176,11 +181,11 @@ struct conn {
     bool rx_backlog;         /* paused with input no event will announce */
     bool rx_posted;          /* conn_rx_task is on its way */
     bool rx_claimed;         /* a blocked receiver reads, not the loop */
-    uint8_t pre[8];          /* our SP header, ahead of every message */
-    size_t pre_off;
+    uint8_t pre[FM_STREAM_OPEN_MAX]; /* our opening, ahead of every message */
+    size_t pre_len, pre_off;
     struct fm_msgq outq;
     size_t out_off;          /* framed bytes of the head message already sent */
-    uint8_t pfx[IOV_MSGS][9];
+    uint8_t scratch[IOV_MSGS][FM_STREAM_SCRATCH_MAX]; /* gather's headers */
     uint8_t *stage;          /* staged frames at stage[stage_off, stage_len), */
     size_t stage_len;        /* written before anything in outq */
     size_t stage_off;
@@ -190,6 +195,8 @@ struct conn {
     bool writing;            /* a thread writes the head without c->lock */
     int write_waiters;       /* conn_destroy waits for that write to end */
     pthread_cond_t write_done;
+
+    max_align_t fstate[];    /* the framer's state, fr->state_size bytes */
 };
 
 struct resolve;
@@ -235,11 +242,9 @@ static void conn_let_go(struct conn *c, struct sep *e);
 static int conn_read(struct conn *c, bool past_full);
 static void sep_schedule_retry(struct sep *e);
 
-static size_t prefix_len(const struct conn *c) { return c->type_byte ? 9 : 8; }
-
 static bool conn_pending(const struct conn *c)
 {
-    return c->writing || c->pre_off < sizeof(c->pre) || c->stage_len > c->stage_off ||
+    return c->writing || c->pre_off < c->pre_len || c->stage_len > c->stage_off ||
            c->outq.count > 0 || (c->sess && c->sops->pending(c->sess));
 }
 
@@ -274,34 +279,7 @@ static void conn_update_events(struct conn *c)
     fm_watch_set(&c->watch, ev);
 }
 
-/* ------------------------------------------------------------ framing */
-
-static size_t frame_prefix(const struct conn *c, const struct fm_msg *m, uint8_t *pfx)
-{
-    size_t n = 0;
-    if (c->type_byte)
-        pfx[n++] = 0x01;
-    fm_put_u64(pfx + n, (uint64_t) (fm_msg_hdr_len(m) + fm_msg_size(m)));
-    return n + 8;
-}
-
-static size_t frame_len(const struct conn *c, const struct fm_msg *m)
-{
-    return prefix_len(c) + fm_msg_hdr_len(m) + fm_msg_size(m);
-}
-
-/* Append base[skip..len) to iov, eating *skip first. */
-static int add_iov(struct iovec *iov, int n, const void *base, size_t len, size_t *skip)
-{
-    if (*skip >= len) {
-        *skip -= len;
-        return n;
-    }
-    iov[n].iov_base = (uint8_t *) base + *skip;
-    iov[n].iov_len = len - *skip;
-    *skip = 0;
-    return n + 1;
-}
+/* ------------------------------------------------------------ writing */
 
 static ssize_t send_iov(struct conn *c, struct iovec *iov, int n)
 {
@@ -319,8 +297,8 @@ static ssize_t send_iov(struct conn *c, struct iovec *iov, int n)
 /* Account for w bytes the kernel took from the head of the output. */
 static void conn_consumed(struct conn *c, size_t w)
 {
-    if (c->pre_off < sizeof(c->pre)) {
-        size_t take = sizeof(c->pre) - c->pre_off;
+    if (c->pre_off < c->pre_len) {
+        size_t take = c->pre_len - c->pre_off;
         if (take > w)
             take = w;
         c->pre_off += take;
@@ -336,7 +314,7 @@ static void conn_consumed(struct conn *c, size_t w)
             c->stage_len = c->stage_off = c->stage_frames = 0;
     }
     while (w && c->outq.count) {
-        size_t rest = frame_len(c, fm_msgq_peek(&c->outq)) - c->out_off;
+        size_t rest = c->fr->wire_len(c->fs, fm_msgq_peek(&c->outq)) - c->out_off;
         if (w < rest) {
             c->out_off += w;
             return;
@@ -365,30 +343,26 @@ static int conn_flush(struct conn *c)
     if (c->sess_hs || c->writing)
         return 0; /* the session's handshake comes first; or another writes */
     for (;;) {
-        struct iovec iov[2 + 3 * IOV_MSGS];
+        struct iovec iov[2 + FM_STREAM_GATHER_MAX * IOV_MSGS];
         int n = 0;
-        size_t skip = c->out_off;
-        if (c->pre_off < sizeof(c->pre)) {
+        size_t want = 0;
+        if (c->pre_off < c->pre_len) {
             iov[n].iov_base = c->pre + c->pre_off;
-            iov[n++].iov_len = sizeof(c->pre) - c->pre_off;
+            iov[n++].iov_len = c->pre_len - c->pre_off;
+            want += c->pre_len - c->pre_off;
         }
         if (c->stage_len > c->stage_off) {
             iov[n].iov_base = c->stage + c->stage_off;
             iov[n++].iov_len = c->stage_len - c->stage_off;
+            want += c->stage_len - c->stage_off;
         }
         struct fm_msgq *q = &c->outq;
         for (size_t i = 0; i < q->count && i < IOV_MSGS; i++) {
             struct fm_msg *m = &q->ring[(q->head + i) & (q->cap - 1)];
-            size_t pl = frame_prefix(c, m, c->pfx[i]);
-            n = add_iov(iov, n, c->pfx[i], pl, &skip);
-            n = add_iov(iov, n, fm_msg_hdr(m), fm_msg_hdr_len(m), &skip);
-            n = add_iov(iov, n, fm_msg_body(m), fm_msg_size(m), &skip);
+            want += c->fr->gather(c->fs, m, i == 0 ? c->out_off : 0, c->scratch[i], iov, &n);
         }
         if (n == 0 && !(c->sess && c->sops->pending(c->sess)))
             return 0; /* (a session's own backlog is written by the call below) */
-        size_t want = 0;
-        for (int i = 0; i < n; i++)
-            want += iov[i].iov_len;
         ssize_t w;
         if (!c->sess && q->count == 0) {
             c->writing = true;
@@ -434,13 +408,14 @@ static void conn_arm_idle(struct conn *c)
         fm_timer_schedule(&c->idle, IDLE_MS);
 }
 
-/* Copy a small frame of a burst into the staging buffer. Returns 1 when
-   staged (msg consumed), 0 when it must take the ordinary path, -errno when
-   the connection broke. c->lock held. */
-static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
+/* Copy a small frame of a burst (its fl wire bytes gathered in iov[0, n))
+   into the staging buffer. Returns 1 when staged (msg consumed), 0 when it
+   must take the ordinary path, -errno when the connection broke. c->lock
+   held. */
+static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst, const struct iovec *iov,
+                      int n, size_t fl)
 {
-    size_t fl = frame_len(c, msg);
-    if (fl > STAGE_MAX || c->outq.count || c->pre_off < sizeof(c->pre) ||
+    if (fl > STAGE_MAX || c->outq.count || c->pre_off < c->pre_len ||
         (!burst && c->stage_len == c->stage_off))
         return 0;
     if (!c->stage) {
@@ -457,9 +432,10 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst)
     }
     bool was_empty = c->stage_len == c->stage_off;
     uint8_t *d = c->stage + c->stage_len;
-    d += frame_prefix(c, msg, d);
-    memcpy(d, fm_msg_hdr(msg), fm_msg_hdr_len(msg));
-    memcpy(d + fm_msg_hdr_len(msg), fm_msg_body(msg), fm_msg_size(msg));
+    for (int i = 0; i < n; i++) {
+        memcpy(d, iov[i].iov_base, iov[i].iov_len);
+        d += iov[i].iov_len;
+    }
     c->stage_len += fl;
     c->stage_frames++;
     c->stage_uses++;
@@ -482,7 +458,12 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
         fm_msg_term(msg);
         return -ECONNRESET;
     }
-    int staged = conn_stage(c, msg, burst);
+    /* The frame's bytes, gathered once for staging or the direct write. */
+    uint8_t scratch[FM_STREAM_SCRATCH_MAX];
+    struct iovec iov[FM_STREAM_GATHER_MAX];
+    int n = 0;
+    size_t fl = c->fr->gather(c->fs, msg, 0, scratch, iov, &n);
+    int staged = conn_stage(c, msg, burst, iov, n, fl);
     if (staged) {
         int rc = 0;
         if (staged < 0) {
@@ -522,14 +503,8 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     if (!conn_pending(c)) {
         /* The hot path: nothing ahead of us, so the whole frame goes to the
            kernel in one call, from this thread. */
-        uint8_t pfx[9];
-        struct iovec iov[3];
-        size_t skip = 0;
-        int n = add_iov(iov, 0, pfx, frame_prefix(c, msg, pfx), &skip);
-        n = add_iov(iov, n, fm_msg_hdr(msg), fm_msg_hdr_len(msg), &skip);
-        n = add_iov(iov, n, fm_msg_body(msg), fm_msg_size(msg), &skip);
         ssize_t w = send_iov(c, iov, n);
-        if (w >= 0 && (size_t) w == frame_len(c, msg)) {
+        if (w >= 0 && (size_t) w == fl) {
             if (flushed)
                 conn_update_events(c); /* all out: the loop need not wake */
             pthread_mutex_unlock(&c->lock);
@@ -994,67 +969,50 @@ static int big_reserve(struct conn *c, size_t have)
     return 0;
 }
 
-/* Cut complete messages out of rbuf, until the inbound queue asks us to
-   stop (*full): the rest stays in rbuf (rx_held) until it has room, so a
-   pipe's queue holds at most NN_RCVBUF and one message more. past_full:
-   cut them all (see conn_read). */
+/* Cut complete messages out of rbuf (the framer's parse), until the
+   inbound queue asks us to stop (*full): the rest stays in rbuf (rx_held)
+   until it has room, so a pipe's queue holds at most NN_RCVBUF and one
+   message more. past_full: cut them all (see conn_read). */
 static int conn_parse(struct conn *c, bool *full, bool past_full)
 {
     size_t pos = 0;
     int err = 0;
     if (c->state == CS_HANDSHAKE) {
-        if (c->rlen < 8)
-            return 0;
-        const uint8_t *h = c->rbuf;
-        if (h[0] != 0 || h[1] != 'S' || h[2] != 'P' || h[3] != 0 || h[6] != 0 || h[7] != 0)
-            return EPROTO;
-        pos = 8;
-        err = conn_established(c, (h[4] << 8) | h[5]);
+        int peer = 0;
+        ssize_t took = c->fr->greet(c->fs, c->rbuf, c->rlen, &peer);
+        if (took <= 0)
+            return (int) -took;
+        pos = (size_t) took;
+        err = conn_established(c, peer);
         if (err)
             return err;
     }
-    size_t plen = prefix_len(c);
-    c->rx_held = false;
-    while (c->rlen - pos >= plen) {
-        if (*full && !past_full) {
-            c->rx_held = true;
-            break;
-        }
-        const uint8_t *b = c->rbuf + pos;
-        if (c->type_byte && b[0] != 0x01) {
-            err = EPROTO;
-            break;
-        }
-        uint64_t size = fm_get_u64(b + plen - 8);
-        if (size > fm_sock_rcvmax(c->pipe->sock) || size > SIZE_MAX / 2) {
-            err = EMSGSIZE; /* before allocating anything */
-            break;
-        }
-        size_t have = c->rlen - pos - plen;
-        if (have >= size) {
-            struct fm_msg m;
-            if (fm_msg_init_copy(&m, b + plen, (size_t) size) != 0) {
-                err = ENOMEM;
-                break;
-            }
-            pos += plen + (size_t) size;
-            *full |= conn_deliver(c, &m);
-            continue;
-        }
-        if (size < DIRECT_MIN)
-            break; /* the rest comes into rbuf */
-        c->big_size = (size_t) size;
+    struct fm_stream_rx rx = {
+        .pipe = c->pipe,
+        .in = c->rbuf + pos,
+        .len = c->rlen - pos,
+        .full = *full,
+        .past_full = past_full,
+    };
+    err = c->fr->parse(c->fs, &rx);
+    *full = rx.full;
+    c->rx_held = rx.held;
+    pos += rx.used;
+    if (!err && rx.big_size) {
+        size_t have = rx.len - rx.used;
+        c->big_size = rx.big_size;
         c->big_got = c->big_cap = 0;
         if ((err = big_reserve(c, have)) != 0) {
             c->big_size = 0;
-            break;
+        } else {
+            memcpy(fm_msg_body(&c->big), rx.in + rx.used, have);
+            c->big_got = have;
+            pos = c->rlen;
         }
-        memcpy(fm_msg_body(&c->big), b + plen, have);
-        c->big_got = have;
-        pos = c->rlen;
-        break;
     }
-    if (pos) {
+    if (pos == c->rlen) {
+        c->rlen = 0; /* the usual case: every byte was cut */
+    } else if (pos) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;
     }
@@ -1120,8 +1078,8 @@ static int conn_read(struct conn *c, bool past_full)
             /* Big messages tend to follow big ones: take just the next
                prefix, so that its body is read into place rather than
                into rbuf and copied. */
-            if (c->after_big && c->state == CS_ACTIVE && c->rlen < prefix_len(c))
-                room = prefix_len(c) - c->rlen;
+            if (c->after_big && c->state == CS_ACTIVE && c->rlen < c->head_len)
+                room = c->head_len - c->rlen;
         }
         ssize_t n;
         if (c->sess) { /* one caller at a time in a session: senders too */
@@ -1154,7 +1112,7 @@ static int conn_read(struct conn *c, bool past_full)
             }
         } else {
             c->rlen += (size_t) n;
-            if (c->rlen >= prefix_len(c))
+            if (c->rlen >= c->head_len)
                 c->after_big = false;
             int err = conn_parse(c, &full, past_full);
             if (err)
@@ -1323,20 +1281,23 @@ static void conn_start(struct sep *e, int fd, bool accepted)
 {
     int refused = e->tp->admit ? e->tp->admit(e->ep, fd) : 0;
     if (refused) {
-        close(fd);
+        /* Counted before the close: a peer that sees its connection end
+           (test_ipc_access) sees the count too. */
         fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        close(fd);
         if (!accepted) {
             fm_ep_report_error(e->ep, -refused);
             sep_schedule_retry(e);
         }
         return;
     }
-    struct conn *c = calloc(1, sizeof(*c));
+    const struct fm_stream_framer *fr = e->tp->framer;
+    struct conn *c = calloc(1, sizeof(*c) + fr->state_size);
     struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
     if (!p) {
         free(c);
-        close(fd);
         fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        close(fd);
         if (!accepted)
             sep_schedule_retry(e);
         return;
@@ -1345,7 +1306,10 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
     p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->loop = accepted ? fm_loop_pick() : e->loop;
-    c->type_byte = e->tp->type_byte;
+    c->fr = fr;
+    c->fs = c->fstate;
+    c->pre_len = fr->open(c->fs, e->tp->framer_arg, e->ep, accepted, c->pre);
+    c->head_len = fr->head_len(c->fs);
     c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
     c->accepted = accepted;
     c->fd = fd;
@@ -1356,10 +1320,6 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     fm_msgq_init(&c->outq);
     fm_msg_init_empty(&c->big);
     fm_timer_init(&c->timer, c->loop, conn_on_timer, c);
-    c->pre[1] = 'S';
-    c->pre[2] = 'P';
-    c->pre[4] = (uint8_t) (fm_sock_type(e->sock) >> 8);
-    c->pre[5] = (uint8_t) fm_sock_type(e->sock);
 
     fm_timer_init(&c->release, c->loop, conn_on_release, c);
     fm_timer_init(&c->idle, c->loop, conn_on_idle, c);

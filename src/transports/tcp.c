@@ -186,7 +186,7 @@ static void tcp_tune(struct fm_ep *ep, int fd)
 }
 
 static const struct fm_stream_tp tcp_stream = {
-    .type_byte = false,
+    .framer = &fm_sp_framer,
     .tune = tcp_tune,
 };
 

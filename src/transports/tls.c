@@ -714,7 +714,7 @@ static void tls_tune(struct fm_ep *ep, int fd)
 }
 
 static const struct fm_stream_tp tls_stream = {
-    .type_byte = false,
+    .framer = &fm_sp_framer,
     .tune = tls_tune,
     .session = &tls_session,
 };
