@@ -275,16 +275,14 @@ void fm_timer_cancel(struct fm_timer *t);
 void fm_timer_cancel_sync(struct fm_timer *t);
 
 /* What a watch waits for, and what its callback is told: the core's own
-   words, which loop.c alone translates for the kernel. A watch asks for
+   words, which loop.c alone translates for the kernel (epoll on Linux;
+   another poller would translate them to its own). A watch asks for
    FM_EV_IN and/or FM_EV_OUT; FM_EV_ERR and FM_EV_HUP are only ever
-   reported. The numbers equal epoll's for now, because stream.c and ws.c
-   still pass EPOLLIN/EPOLLOUT and test the EPOLL* bits of what they are
-   told (loop.c asserts the equality at compile time); once they use these
-   names, the numbers are free to change. */
-#define FM_EV_IN 0x001u
-#define FM_EV_OUT 0x004u
-#define FM_EV_ERR 0x008u
-#define FM_EV_HUP 0x010u
+   reported. */
+#define FM_EV_IN 0x1u
+#define FM_EV_OUT 0x2u
+#define FM_EV_ERR 0x4u
+#define FM_EV_HUP 0x8u
 
 /* File-descriptor watches on a loop (network transports). */
 struct fm_watch {

@@ -62,13 +62,7 @@ static _Thread_local struct fm_loop *self; /* the loop this thread runs */
 
 static void *loop_main(void *arg);
 
-/* The core's event words (core.h) and epoll's. They must be equal until
-   stream.c and ws.c, which still speak epoll to fm_watch_*, are converted:
-   until then a difference would misread their requests. */
-static_assert(FM_EV_IN == EPOLLIN && FM_EV_OUT == EPOLLOUT && FM_EV_ERR == EPOLLERR &&
-                  FM_EV_HUP == EPOLLHUP,
-              "FM_EV_* must equal EPOLL* while stream.c and ws.c pass EPOLL* values");
-
+/* The core's event words (core.h) and epoll's. */
 static uint32_t to_epoll(uint32_t events)
 {
     return ((events & FM_EV_IN) ? (uint32_t) EPOLLIN : 0) |

@@ -18,12 +18,12 @@
    Send path: the sending thread (holding its socket lock) writes the whole
    frame with one sendmsg() straight to the kernel when nothing is queued
    before it; only what the kernel does not take is queued, and the loop
-   thread writes it out on EPOLLOUT. Past NN_SNDBUF queued bytes the pipe
+   thread writes it out on FM_EV_OUT. Past NN_SNDBUF queued bytes the pipe
    answers FM_PIPE_FULL and says fm_pipe_writable once half drained. While
    the application streams (fm_sock_burst: this nn_send follows the last
    one within a microsecond or so) small frames are instead copied into a
    staging buffer, written by the sender when it is full and by the loop
-   thread on EPOLLOUT otherwise: one system call per buffer, not per
+   thread on FM_EV_OUT otherwise: one system call per buffer, not per
    message, made without c->lock (conn_flush). A lone message (request,
    reply) still goes out at once. A sender that finds output queued writes
    what the kernel takes of it before queueing its own.
@@ -34,12 +34,12 @@
    FM_STREAM_DIRECT_MIN bytes or more is read straight into its own body,
    which grows as its bytes arrive (an announced size is not paid for up
    front). When the pipe's inbound queue is full (NN_RCVBUF, each message counting FM_MSG_OVERHEAD
-   more than its bytes) cutting and reading stop (EPOLLIN off, and a
+   more than its bytes) cutting and reading stop (FM_EV_IN off, and a
    session is not read on other events either) until ops->inq_space (the
    queue fell below three quarters), where the thread whose nn_recv made
    room reads on itself: what was left in rbuf or in the session (no event
    would announce it), then the kernel, until the queue is full again
-   (EPOLLIN stays off) or the kernel is drained (EPOLLIN back on). Only if
+   (FM_EV_IN stays off) or the kernel is drained (FM_EV_IN back on). Only if
    another thread is reading the connection at that moment does the loop
    take over (conn_rx_task). A connection quiet for IDLE_MS gives its read
    and staging buffers back (conn_on_idle); a busy one keeps them. A peer
@@ -48,7 +48,7 @@
    that leaves part of a message notes the time, and one coarse timer per
    interval compares. The loop reads, except while reading is paused
    (above) or a thread blocked in nn_recv has claimed the connection
-   (ops->rx_claim): the loop then drops EPOLLIN and that thread polls the
+   (ops->rx_claim): the loop then drops FM_EV_IN and that thread polls the
    descriptor and reads itself, so a reply costs one wake-up instead of
    two (loop thread, then receiver). Whoever reads holds c->rx_lock. A
    connection with a session layer (TLS) is never claimed: the session
@@ -104,7 +104,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -267,12 +266,12 @@ static void conn_update_events(struct conn *c)
     uint32_t ev = 0;
     if (c->state != CS_DEAD) {
         if (!c->rx_paused && !c->rx_claimed)
-            ev |= EPOLLIN;
+            ev |= FM_EV_IN;
         /* Not while another thread writes: it sets the events again when it
-           is done. Lingering, EPOLLOUT tells the loop that the last write
+           is done. Lingering, FM_EV_OUT tells the loop that the last write
            has ended. */
         if (c->broken || (!c->writing && (conn_pending(c) || c->state == CS_LINGER)))
-            ev |= EPOLLOUT;
+            ev |= FM_EV_OUT;
         if (c->sess)
             ev = c->sops->events(c->sess, ev);
     }
@@ -373,7 +372,7 @@ static int conn_flush(struct conn *c)
             c->writing = false;
             if (c->write_waiters)
                 pthread_cond_broadcast(&c->write_done);
-            conn_update_events(c); /* others left EPOLLOUT to us */
+            conn_update_events(c); /* others left FM_EV_OUT to us */
             errno = err;
         } else {
             w = send_iov(c, iov, n);
@@ -512,7 +511,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
             return 0;
         }
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            c->broken = true; /* the loop thread sees EPOLLOUT and tears down */
+            c->broken = true; /* the loop thread sees FM_EV_OUT and tears down */
             conn_update_events(c);
             pthread_mutex_unlock(&c->lock);
             fm_msg_term(msg);
@@ -572,8 +571,8 @@ static void conn_post_rx(struct conn *c)
 /* The receiver made room in a queue that was full: reading resumes. The
    thread that made it (in fm_run_deferred, no socket lock held) reads on
    itself, as a claiming receiver does: the messages held in rbuf, then the
-   kernel, until the queue is full again (EPOLLIN stays off: no epoll_ctl)
-   or the kernel is drained (EPOLLIN back on). A slow consumer of small
+   kernel, until the queue is full again (FM_EV_IN stays off: no system call)
+   or the kernel is drained (FM_EV_IN back on). A slow consumer of small
    messages resumes every few hundred of them; a loop wake-up for each
    (the eventfd, epoll_wait, an epoll_ctl pair, two threads on one queue)
    made its receiver spend 1.7 times the CPU per 64-byte message. Only if
@@ -606,7 +605,7 @@ static void conn_inq_space(struct fm_pipe *p)
         int err = conn_read(c, false);
         pthread_mutex_lock(&c->lock);
         if (err)
-            c->broken = true; /* the loop sees EPOLLOUT and tears down */
+            c->broken = true; /* the loop sees FM_EV_OUT and tears down */
         conn_update_events(c);
         pthread_mutex_unlock(&c->lock);
     }
@@ -660,7 +659,7 @@ static int conn_rx_claim(struct fm_pipe *p)
 
 /* The claiming thread saw the descriptor readable. No lock held. Tearing
    down stays with the loop thread: an error is flagged as a sender flags
-   one, and the loop sees EPOLLOUT. */
+   one, and the loop sees FM_EV_OUT. */
 static bool conn_rx_pump(struct fm_pipe *p)
 {
     struct conn *c = p->tdata;
@@ -1131,7 +1130,7 @@ static int conn_read(struct conn *c, bool past_full)
         /* Input that raises no event is left (messages a queue that was
            full, but is no more, left in rbuf; the session's when the budget
            ran out): the loop comes back to it after the others. Not while
-           the kernel has more: epoll says so, and a post that posted itself
+           the kernel has more: the loop says so, and a post that posted itself
            again would keep the loop from its other work. */
         pthread_mutex_lock(&c->lock);
         conn_post_rx(c);
@@ -1169,7 +1168,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
             fm_run_deferred();
             return;
         }
-        ev |= EPOLLIN | EPOLLOUT; /* write the header, read what came along */
+        ev |= FM_EV_IN | FM_EV_OUT; /* write the header, read what came along */
     }
     pthread_mutex_lock(&c->lock);
     /* A session reads on any event (a write may have brought its input
@@ -1178,7 +1177,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     bool paused = c->rx_paused;
     if (c->broken)
         err = ECONNRESET;
-    else if (((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) || c->sess) && conn_pending(c))
+    else if (((ev & (FM_EV_OUT | FM_EV_ERR | FM_EV_HUP)) || c->sess) && conn_pending(c))
         err = -conn_flush(c);
     if (!err) {
         if (c->out_full && conn_unsent(c) <= c->sndbuf / 2) {
@@ -1201,9 +1200,9 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     if (writable && c->attached) /* a detached pipe's socket may be gone */
         fm_pipe_writable(c->pipe);
     pthread_mutex_lock(&c->rx_lock);
-    if (!err && (ev & (EPOLLERR | EPOLLHUP)))
+    if (!err && (ev & (FM_EV_ERR | FM_EV_HUP)))
         err = conn_read(c, paused);
-    else if (!err && !paused && ((ev & EPOLLIN) || c->sess))
+    else if (!err && !paused && ((ev & FM_EV_IN) || c->sess))
         err = conn_read(c, false);
     else if (err && c->state <= CS_ACTIVE)
         /* Our side broke (a peer that died before reading our header makes
@@ -1231,7 +1230,7 @@ static void conn_begin(struct conn *c)
         }
         c->sess_hs = true;
     }
-    int rc = fm_watch_add(&c->watch, c->loop, c->fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, c->loop, c->fd, FM_EV_IN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, -rc);
         return;
@@ -1411,7 +1410,7 @@ static void sep_on_listen_timer(void *arg)
 {
     struct sep *e = arg;
     if (!e->closing && e->lfd >= 0)
-        fm_watch_set(&e->lwatch, EPOLLIN);
+        fm_watch_set(&e->lwatch, FM_EV_IN);
 }
 
 static void sep_on_accept(struct fm_watch *w, uint32_t ev)
@@ -1493,7 +1492,7 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
     }
     int err = errno;
     if (err == EINPROGRESS) {
-        int rc = fm_watch_add(&e->cwatch, e->loop, fd, EPOLLOUT, sep_on_connect, e);
+        int rc = fm_watch_add(&e->cwatch, e->loop, fd, FM_EV_OUT, sep_on_connect, e);
         if (rc == 0) {
             e->cfd = fd;
             fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
@@ -1663,7 +1662,7 @@ int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
     }
     e->lfd = fd;
     set_kernel_buffers(ep, fd);
-    int rc = fm_watch_add(&e->lwatch, e->loop, fd, EPOLLIN, sep_on_accept, e);
+    int rc = fm_watch_add(&e->lwatch, e->loop, fd, FM_EV_IN, sep_on_accept, e);
     if (rc) {
         sep_free(e);
         return rc;

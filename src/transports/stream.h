@@ -37,8 +37,8 @@ struct fm_stream_session_ops {
     /* Input the session already took from the descriptor (whole or part
        of a record): a poll on the descriptor does not see it. */
     bool (*buffered)(void *s);
-    /* The epoll interest to watch, given the engine's: what the session's
-       last blocked call waits for replaces or adds to it. */
+    /* The interest to watch (FM_EV_*), given the engine's: what the
+       session's last blocked call waits for replaces or adds to it. */
     uint32_t (*events)(void *s, uint32_t engine_events);
     /* Our end of the stream (before shutdown(SHUT_WR)), best effort. */
     void (*shutdown)(void *s);

@@ -38,7 +38,7 @@
    messages) and keeps the key as four bytes in front of its protocol
    header; frame headers are made when the frames are written. Send path
    and backpressure as in stream.c: the sending thread writes straight to
-   the kernel when nothing is queued, the rest goes out on EPOLLOUT,
+   the kernel when nothing is queued, the rest goes out on FM_EV_OUT,
    FM_PIPE_FULL past NN_SNDBUF queued bytes.
 
    A peer that leaves a frame or a fragmented message unfinished and sends
@@ -70,7 +70,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -567,9 +566,9 @@ static void conn_update_events(struct conn *c)
     uint32_t ev = 0;
     if (c->state != CS_DEAD) {
         if (!c->rx_paused)
-            ev |= EPOLLIN;
+            ev |= FM_EV_IN;
         if (conn_pending(c) || c->broken)
-            ev |= EPOLLOUT;
+            ev |= FM_EV_OUT;
     }
     fm_watch_set(&c->watch, ev);
 }
@@ -685,7 +684,7 @@ static void conn_arm_idle(struct conn *c)
 /* While the application streams (fm_sock_burst), copy a small message's
    frames (masked already on the client side) into the staging buffer: one
    system call per buffer, not per message, written by the sender when it
-   is full and by the loop thread on EPOLLOUT otherwise. Returns 1 when
+   is full and by the loop thread on FM_EV_OUT otherwise. Returns 1 when
    staged (msg consumed), 0 when it takes the ordinary path, -errno when the
    connection broke. Not while a control frame or our close waits: those
    go between frames, and a growing buffer would hold them back. c->lock
@@ -1674,7 +1673,7 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     bool paused = c->rx_paused;
     if (c->broken)
         err = ECONNRESET;
-    else if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_pending(c))
+    else if ((ev & (FM_EV_OUT | FM_EV_ERR | FM_EV_HUP)) && conn_pending(c))
         err = -conn_flush(c);
     if (!err) {
         if (c->out_full && conn_unsent(c) <= c->sndbuf / 2) {
@@ -1697,13 +1696,13 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     }
     if (writable && c->attached)
         fm_pipe_writable(c->pipe);
-    if (!err && (ev & (EPOLLERR | EPOLLHUP)))
+    if (!err && (ev & (FM_EV_ERR | FM_EV_HUP)))
         err = conn_read(c, paused);
-    else if (!err && (ev & EPOLLIN) && !paused)
+    else if (!err && (ev & FM_EV_IN) && !paused)
         err = conn_read(c, false);
     if (!err && c->attached) {
         /* Reading can flush too (the 101 after a handshake, a pong), and
-           empty a queue that had said FM_PIPE_FULL: no EPOLLOUT follows. */
+           empty a queue that had said FM_PIPE_FULL: no FM_EV_OUT follows. */
         pthread_mutex_lock(&c->lock);
         writable = c->out_full && conn_unsent(c) <= c->sndbuf / 2;
         if (writable)
@@ -1786,7 +1785,7 @@ static void lsn_on_pause(void *arg)
 {
     struct wsl *l = arg;
     if (l->fd >= 0)
-        fm_watch_set(&l->watch, EPOLLIN);
+        fm_watch_set(&l->watch, FM_EV_IN);
 }
 
 /* Count one event on every endpoint served by the listener (an unrouted
@@ -1826,7 +1825,7 @@ static void lsn_accept_one(struct wsl *l, int fd)
     fm_list_insert_tail(&l->pending, &c->node);
     l->npending++;
     tune(fd);
-    int rc = fm_watch_add(&c->watch, ws_loop(), fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, ws_loop(), fd, FM_EV_IN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, 0);
         return;
@@ -1919,7 +1918,7 @@ static void client_start(struct wsep *e, int fd)
     ws_accept_for(key, WS_KEY_LEN, c->accept);
     c->pre_len = ws_http_request((char *) c->pre, sizeof(c->pre), e->path, e->host, key,
                                  e->peer_name);
-    int rc = fm_watch_add(&c->watch, ws_loop(), fd, EPOLLIN, conn_on_event, c);
+    int rc = fm_watch_add(&c->watch, ws_loop(), fd, FM_EV_IN, conn_on_event, c);
     if (rc) {
         conn_destroy(c, -rc);
         return;
@@ -1976,7 +1975,7 @@ static void sep_dial(struct wsep *e, const struct sockaddr *sa, socklen_t len)
     }
     int err = errno;
     if (err == EINPROGRESS) {
-        int rc = fm_watch_add(&e->cwatch, ws_loop(), fd, EPOLLOUT, sep_on_connect, e);
+        int rc = fm_watch_add(&e->cwatch, ws_loop(), fd, FM_EV_OUT, sep_on_connect, e);
         if (rc == 0) {
             e->cfd = fd;
             fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
@@ -2243,7 +2242,7 @@ static int ws_bind(struct fm_ep *ep)
         fm_list_init(&l->pending);
         fm_timer_init(&l->pause, ws_loop(), lsn_on_pause, l);
         set_kernel_buffers(ep, fd);
-        rc = fm_watch_add(&l->watch, ws_loop(), fd, EPOLLIN, lsn_on_accept, l);
+        rc = fm_watch_add(&l->watch, ws_loop(), fd, FM_EV_IN, lsn_on_accept, l);
         if (rc) {
             pthread_mutex_unlock(&registry_lock);
             close(fd);
