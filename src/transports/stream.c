@@ -78,11 +78,8 @@
    claiming receiver or one resuming a paused connection). Shared with
    senders is only a connection's send side and
    state, under the connection lock c->lock (with a session layer every
-   call into it too, reads included). Order:
-
-       c->rx_lock  ->  socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
-
-   The core calls ops->send with the socket lock held and we then take
+   call into it too, reads included). The order in which these locks are
+   taken: the lock table in docs/ARCHITECTURE.md. The core calls ops->send with the socket lock held and we then take
    c->lock, so no loop ever holds c->lock while it calls into the core
    (fm_pipe_attach, fm_pipe_detach, fm_pipe_writable, fm_run_deferred
    take a socket lock; fm_pipe_deliver queues work for fm_run_deferred, run
@@ -130,7 +127,7 @@ enum conn_state {
     CS_DEAD,
 };
 
-struct sep;
+struct stream_ep;
 
 struct conn {
     struct fm_pipe *pipe;
@@ -141,11 +138,11 @@ struct conn {
     size_t sndbuf;
 
     /* The connection's loop only (the receive side: whoever holds rx_lock). */
-    struct sep *sep;         /* NULL once it left sep->conns */
-    struct sep *linger_sep;  /* endpoint whose close waits for our end */
+    struct stream_ep *owner;     /* NULL once it left owner->conns */
+    struct stream_ep *linger_ep; /* endpoint whose close waits for our end */
     bool linger_forever;     /* NN_LINGER < 0: the flush has no deadline */
     bool begun;              /* conn_begin ran */
-    struct fm_list ep_node;  /* sep->conns, under sep->lock */
+    struct fm_list ep_node;  /* owner->conns, under owner->lock */
     struct fm_watch watch;
     struct fm_timer timer;   /* header deadline, then linger deadline */
     struct fm_timer release; /* the endpoint closes: let go (conn_let_go) */
@@ -200,7 +197,7 @@ struct conn {
 
 struct resolve;
 
-struct sep {
+struct stream_ep {
     struct fm_ep *ep;
     struct fm_sock *sock;
     const struct fm_stream_tp *tp;
@@ -232,14 +229,14 @@ struct sep {
     struct fm_list conns;    /* not yet let go or destroyed */
     bool close_done;
     int lingering;
-    int linger;              /* written before sep_close_task is posted */
+    int linger;              /* written before ep_close_task is posted */
 };
 
 static void conn_destroy(struct conn *c, int err);
 static void set_kernel_buffers(struct fm_ep *ep, int fd);
-static void conn_let_go(struct conn *c, struct sep *e);
+static void conn_let_go(struct conn *c, struct stream_ep *e);
 static int conn_read(struct conn *c, bool past_full);
-static void sep_schedule_retry(struct sep *e);
+static void ep_schedule_retry(struct stream_ep *e);
 
 static bool conn_pending(const struct conn *c)
 {
@@ -263,6 +260,7 @@ static size_t conn_unsent(const struct conn *c)
 /* Which events the connection wants now. c->lock held. */
 static void conn_update_events(struct conn *c)
 {
+    FM_ASSERT_HELD(&c->lock);
     uint32_t ev = 0;
     if (c->state != CS_DEAD) {
         if (!c->rx_paused && !c->rx_claimed)
@@ -339,6 +337,7 @@ static void conn_consumed(struct conn *c, size_t w)
    headers. c->writing holds off every other writer and conn_destroy. */
 static int conn_flush(struct conn *c)
 {
+    FM_ASSERT_HELD(&c->lock);
     if (c->sess_hs || c->writing)
         return 0; /* the session's handshake comes first; or another writes */
     for (;;) {
@@ -388,6 +387,7 @@ static int conn_flush(struct conn *c)
 /* Wait until no thread writes without c->lock. c->lock held. */
 static void conn_wait_write(struct conn *c)
 {
+    FM_ASSERT_HELD(&c->lock);
     while (c->writing) {
         c->write_waiters++;
         pthread_cond_wait(&c->write_done, &c->lock);
@@ -449,6 +449,7 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst, const stru
 /* Called with the socket lock held (see the lock order above). */
 static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
 {
+    FM_ASSERT_SOCK_LOCKED(p->sock);
     struct conn *c = p->tdata;
     bool burst = fm_sock_burst(p->sock);
     pthread_mutex_lock(&c->lock);
@@ -544,6 +545,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
    already hold what it is writing. Socket lock held. */
 static bool conn_has_room(struct fm_pipe *p)
 {
+    FM_ASSERT_SOCK_LOCKED(p->sock);
     struct conn *c = p->tdata;
     pthread_mutex_lock(&c->lock);
     conn_wait_write(c);
@@ -561,6 +563,7 @@ static void conn_rx_task(void *arg);
    rbuf, a session's decrypted bytes): the loop reads it. c->lock held. */
 static void conn_post_rx(struct conn *c)
 {
+    FM_ASSERT_HELD(&c->lock);
     if (c->rx_posted)
         return;
     c->rx_posted = true;
@@ -580,6 +583,7 @@ static void conn_post_rx(struct conn *c)
    over. */
 static void conn_inq_space(struct fm_pipe *p)
 {
+    FM_ASSERT_NO_SOCK_LOCK();
     struct conn *c = p->tdata;
     /* A try: this thread may be inside another connection's reading. */
     bool have_rx = pthread_mutex_trylock(&c->rx_lock) == 0;
@@ -645,6 +649,7 @@ static void conn_free(struct fm_pipe *p)
    Socket lock held. */
 static int conn_rx_claim(struct fm_pipe *p)
 {
+    FM_ASSERT_SOCK_LOCKED(p->sock);
     struct conn *c = p->tdata;
     int fd = -1;
     pthread_mutex_lock(&c->lock);
@@ -662,6 +667,7 @@ static int conn_rx_claim(struct fm_pipe *p)
    one, and the loop sees FM_EV_OUT. */
 static bool conn_rx_pump(struct fm_pipe *p)
 {
+    FM_ASSERT_NO_SOCK_LOCK();
     struct conn *c = p->tdata;
     pthread_mutex_lock(&c->rx_lock);
     pthread_mutex_lock(&c->lock);
@@ -749,10 +755,10 @@ static void conn_drop_input(struct conn *c)
 
 static void conn_linger_done(struct conn *c)
 {
-    struct sep *e = c->linger_sep;
+    struct stream_ep *e = c->linger_ep;
     if (!e)
         return;
-    c->linger_sep = NULL;
+    c->linger_ep = NULL;
     pthread_mutex_lock(&e->lock);
     if (--e->lingering == 0)
         pthread_cond_broadcast(&e->cond);
@@ -762,7 +768,7 @@ static void conn_linger_done(struct conn *c)
 /* The connection leaves its endpoint's list (lingering: and holds its close
    until conn_linger_done). The endpoint's memory may be freed the moment
    the lock is dropped. */
-static void sep_unlink(struct sep *e, struct conn *c, bool lingers)
+static void ep_unlink(struct stream_ep *e, struct conn *c, bool lingers)
 {
     pthread_mutex_lock(&e->lock);
     fm_list_remove(&c->ep_node);
@@ -777,6 +783,7 @@ static void sep_unlink(struct sep *e, struct conn *c, bool lingers)
    (counted). The connection's loop, no lock held. */
 static void conn_destroy(struct conn *c, int err)
 {
+    FM_ASSERT_ON_LOOP(c->loop);
     if (c->state == CS_DEAD)
         return;
     struct fm_msgq drop;
@@ -802,19 +809,19 @@ static void conn_destroy(struct conn *c, int err)
     fm_timer_cancel(&c->timer);
     conn_forget(c);
     conn_linger_done(c);
-    struct sep *e = c->sep;
+    struct stream_ep *e = c->owner;
     if (e) {
-        c->sep = NULL;
+        c->owner = NULL;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
         if (err && was <= CS_ACTIVE) /* as stock: by the peer or an error, either side */
             fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
         if (!c->accepted && e->active == c) { /* dialled: on the endpoint's loop */
             e->active = NULL;
-            sep_schedule_retry(e);
+            ep_schedule_retry(e);
         }
-        sep_unlink(e, c, false); /* e may be gone after this */
+        ep_unlink(e, c, false); /* e may be gone after this */
     }
-    fm_timer_cancel(&c->release); /* after sep_unlink: nobody arms it again */
+    fm_timer_cancel(&c->release); /* after ep_unlink: nobody arms it again */
     fm_timer_cancel(&c->idle);    /* state is CS_DEAD: nobody arms it again */
     fm_pipe_unref(c->pipe); /* the transport's reference: may free c */
 }
@@ -926,10 +933,10 @@ static int conn_established(struct conn *c, int peer)
     if (rc)
         return -rc;
     c->attached = true;
-    if (c->sess && c->sep)
-        fm_ep_clear_error(c->sep->ep);
-    if (c->sep && !c->accepted)
-        c->sep->ivl_cur = c->sep->ivl_base; /* a working peer resets backoff */
+    if (c->sess && c->owner)
+        fm_ep_clear_error(c->owner->ep);
+    if (c->owner && !c->accepted)
+        c->owner->ivl_cur = c->owner->ivl_base; /* a working peer resets backoff */
     return 0;
 }
 
@@ -1142,6 +1149,7 @@ static int conn_read(struct conn *c, bool past_full)
 /* All is written: send our EOF behind it. c->lock held. */
 static void conn_shut(struct conn *c)
 {
+    FM_ASSERT_HELD(&c->lock);
     c->state = CS_DRAIN;
     if (c->sess)
         c->sops->shutdown(c->sess);
@@ -1223,7 +1231,7 @@ static void conn_begin(struct conn *c)
         /* The session (TLS) is made on the connection's own loop, which
            then runs every call into it. */
         int err = ENOMEM;
-        c->sess = c->sops->start(c->sep->ep, c->fd, c->accepted, &err);
+        c->sess = c->sops->start(c->owner->ep, c->fd, c->accepted, &err);
         if (!c->sess) {
             conn_destroy(c, err);
             return;
@@ -1256,7 +1264,7 @@ static void conn_begin_task(void *arg)
     fm_run_deferred();
 }
 
-/* The endpoint closed (sep_close_task armed this timer). */
+/* The endpoint closed (ep_close_task armed this timer). */
 static void conn_on_release(void *arg)
 {
     struct conn *c = arg;
@@ -1266,8 +1274,8 @@ static void conn_on_release(void *arg)
         fm_timer_schedule(&c->release, 1);
         return;
     }
-    if (c->sep)
-        conn_let_go(c, c->sep);
+    if (c->owner)
+        conn_let_go(c, c->owner);
     fm_run_deferred();
 }
 
@@ -1276,7 +1284,7 @@ static void conn_on_release(void *arg)
    connection, whose end it must see at once to dial again); an accepted
    one runs on a loop picked from the pool (conn_begin is posted there; the
    endpoint's list is under the endpoint lock). Endpoint's loop. */
-static void conn_start(struct sep *e, int fd, bool accepted)
+static void conn_start(struct stream_ep *e, int fd, bool accepted)
 {
     int refused = e->tp->admit ? e->tp->admit(e->ep, fd) : 0;
     if (refused) {
@@ -1286,7 +1294,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         close(fd);
         if (!accepted) {
             fm_ep_report_error(e->ep, -refused);
-            sep_schedule_retry(e);
+            ep_schedule_retry(e);
         }
         return;
     }
@@ -1298,7 +1306,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
         fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
         close(fd);
         if (!accepted)
-            sep_schedule_retry(e);
+            ep_schedule_retry(e);
         return;
     }
     c->pipe = p;
@@ -1324,7 +1332,7 @@ static void conn_start(struct sep *e, int fd, bool accepted)
     fm_timer_init(&c->idle, c->loop, conn_on_idle, c);
     atomic_init(&c->idle_armed, false);
 
-    c->sep = e;
+    c->owner = e;
     pthread_mutex_lock(&e->lock);
     fm_list_insert_tail(&e->conns, &c->ep_node);
     pthread_mutex_unlock(&e->lock);
@@ -1353,14 +1361,14 @@ static void conn_start(struct sep *e, int fd, bool accepted)
    that end (conn_destroy), NN_LINGER ms at most: see "Closing" above for
    why output in the kernel is not enough. This holds with nothing queued
    too: what the direct-write path handed the kernel may still be unread. */
-static void conn_let_go(struct conn *c, struct sep *e)
+static void conn_let_go(struct conn *c, struct stream_ep *e)
 {
-    c->sep = NULL;
+    c->owner = NULL;
     fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
     fm_stat_add(e->sock, FM_STAT_DROPPED, 1); /* as stock: we ended it */
     int linger = e->linger;
     if (c->state != CS_ACTIVE || linger == 0) {
-        sep_unlink(e, c, false);
+        ep_unlink(e, c, false);
         conn_destroy(c, 0);
         return;
     }
@@ -1378,9 +1386,9 @@ static void conn_let_go(struct conn *c, struct sep *e)
     bool flushing = c->state == CS_LINGER;
     pthread_mutex_unlock(&c->lock);
     pthread_mutex_unlock(&c->rx_lock);
-    c->linger_sep = e;
+    c->linger_ep = e;
     c->linger_forever = linger < 0;
-    sep_unlink(e, c, true);
+    ep_unlink(e, c, true);
     uint64_t span = !c->linger_forever ? (uint64_t) linger
                     : flushing         ? UINT64_MAX / 4
                                        : DRAIN_MAX_MS;
@@ -1406,16 +1414,16 @@ static void set_kernel_buffers(struct fm_ep *ep, int fd)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 }
 
-static void sep_on_listen_timer(void *arg)
+static void ep_on_listen_timer(void *arg)
 {
-    struct sep *e = arg;
+    struct stream_ep *e = arg;
     if (!e->closing && e->lfd >= 0)
         fm_watch_set(&e->lwatch, FM_EV_IN);
 }
 
-static void sep_on_accept(struct fm_watch *w, uint32_t ev)
+static void ep_on_accept(struct fm_watch *w, uint32_t ev)
 {
-    struct sep *e = w->arg;
+    struct stream_ep *e = w->arg;
     (void) ev;
     for (int i = 0; i < ACCEPT_BUDGET; i++) {
         int fd = accept4(e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1440,16 +1448,16 @@ static void sep_on_accept(struct fm_watch *w, uint32_t ev)
     fm_run_deferred();
 }
 
-static void sep_connect_failed(struct sep *e, int err)
+static void ep_connect_failed(struct stream_ep *e, int err)
 {
     fm_stat_add(e->sock, FM_STAT_CONNECT_ERRORS, 1);
     fm_ep_report_error(e->ep, err);
-    sep_schedule_retry(e);
+    ep_schedule_retry(e);
 }
 
-static void sep_on_connect(struct fm_watch *w, uint32_t ev)
+static void ep_on_connect(struct fm_watch *w, uint32_t ev)
 {
-    struct sep *e = w->arg;
+    struct stream_ep *e = w->arg;
     (void) ev;
     int fd = e->cfd, err = 0;
     socklen_t len = sizeof(err);
@@ -1462,25 +1470,25 @@ static void sep_on_connect(struct fm_watch *w, uint32_t ev)
     fm_stat_add(e->sock, FM_STAT_INPROGRESS, -1);
     if (err) {
         close(fd);
-        sep_connect_failed(e, err);
+        ep_connect_failed(e, err);
     } else {
         conn_start(e, fd, false);
     }
     fm_run_deferred();
 }
 
-static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
+static void ep_dial(struct stream_ep *e, const struct sockaddr *sa, socklen_t len)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        sep_connect_failed(e, errno);
+        ep_connect_failed(e, errno);
         return;
     }
     const struct fm_stream_target *t = &e->target;
     if (t->local_len && bind(fd, (const struct sockaddr *) &t->local, t->local_len) != 0) {
         int err = errno;
         close(fd);
-        sep_connect_failed(e, err);
+        ep_connect_failed(e, err);
         return;
     }
     set_kernel_buffers(e->ep, fd);
@@ -1492,7 +1500,7 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
     }
     int err = errno;
     if (err == EINPROGRESS) {
-        int rc = fm_watch_add(&e->cwatch, e->loop, fd, FM_EV_OUT, sep_on_connect, e);
+        int rc = fm_watch_add(&e->cwatch, e->loop, fd, FM_EV_OUT, ep_on_connect, e);
         if (rc == 0) {
             e->cfd = fd;
             fm_stat_add(e->sock, FM_STAT_INPROGRESS, 1);
@@ -1501,7 +1509,7 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
         err = -rc;
     }
     close(fd);
-    sep_connect_failed(e, err);
+    ep_connect_failed(e, err);
 }
 
 /* Name resolution runs on a short-lived helper thread so that a slow
@@ -1509,7 +1517,7 @@ static void sep_dial(struct sep *e, const struct sockaddr *sa, socklen_t len)
 #define RESOLVE_MAX 8
 
 struct resolve {
-    struct sep *sep; /* endpoint's loop; NULL once the endpoint is gone */
+    struct stream_ep *owner; /* endpoint's loop; NULL once the endpoint is gone */
     struct fm_loop *loop;
     char host[256];
     char port[8];
@@ -1522,16 +1530,16 @@ struct resolve {
 static void resolve_done(void *arg)
 {
     struct resolve *r = arg;
-    struct sep *e = r->sep;
+    struct stream_ep *e = r->owner;
     if (e) {
         e->resolving = NULL;
         if (r->count == 0) {
-            sep_connect_failed(e, EHOSTUNREACH);
+            ep_connect_failed(e, EHOSTUNREACH);
         } else {
             /* Successive attempts walk the list: a name with an IPv6 and
                an IPv4 address reaches a listener on either. */
             int i = (int) (e->attempts++ % (unsigned) r->count);
-            sep_dial(e, (struct sockaddr *) &r->addr[i], r->len[i]);
+            ep_dial(e, (struct sockaddr *) &r->addr[i], r->len[i]);
         }
         fm_run_deferred();
     }
@@ -1558,14 +1566,14 @@ static void *resolve_main(void *arg)
     return NULL;
 }
 
-static void resolve_start(struct sep *e)
+static void resolve_start(struct stream_ep *e)
 {
     struct resolve *r = calloc(1, sizeof(*r));
     if (!r) {
-        sep_connect_failed(e, ENOMEM);
+        ep_connect_failed(e, ENOMEM);
         return;
     }
-    r->sep = e;
+    r->owner = e;
     r->loop = e->loop;
     snprintf(r->host, sizeof(r->host), "%s", e->target.host);
     snprintf(r->port, sizeof(r->port), "%u", (unsigned) e->target.port);
@@ -1581,27 +1589,27 @@ static void resolve_start(struct sep *e)
     if (rc != 0) {
         e->resolving = NULL;
         free(r);
-        sep_connect_failed(e, rc);
+        ep_connect_failed(e, rc);
     }
 }
 
-static void sep_attempt(struct sep *e)
+static void ep_attempt(struct stream_ep *e)
 {
     if (e->closing || e->active || e->cfd >= 0 || e->resolving)
         return;
     if (e->target.host[0])
         resolve_start(e);
     else
-        sep_dial(e, (const struct sockaddr *) &e->target.remote, e->target.remote_len);
+        ep_dial(e, (const struct sockaddr *) &e->target.remote, e->target.remote_len);
 }
 
-static void sep_on_retry(void *arg)
+static void ep_on_retry(void *arg)
 {
-    sep_attempt(arg);
+    ep_attempt(arg);
     fm_run_deferred();
 }
 
-static void sep_schedule_retry(struct sep *e)
+static void ep_schedule_retry(struct stream_ep *e)
 {
     if (e->closing)
         return;
@@ -1613,15 +1621,15 @@ static void sep_schedule_retry(struct sep *e)
     fm_timer_schedule(&e->retry, delay > 0 ? (uint64_t) delay : 1);
 }
 
-static void sep_start_task(void *arg)
+static void ep_start_task(void *arg)
 {
-    sep_attempt(arg);
+    ep_attempt(arg);
     fm_run_deferred();
 }
 
-static struct sep *sep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
+static struct stream_ep *ep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
 {
-    struct sep *e = calloc(1, sizeof(*e));
+    struct stream_ep *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
     e->ep = ep;
@@ -1630,8 +1638,8 @@ static struct sep *sep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
     e->lfd = e->cfd = -1;
     fm_list_init(&e->conns);
     e->loop = fm_loop_pick();
-    fm_timer_init(&e->ltimer, e->loop, sep_on_listen_timer, e);
-    fm_timer_init(&e->retry, e->loop, sep_on_retry, e);
+    fm_timer_init(&e->ltimer, e->loop, ep_on_listen_timer, e);
+    fm_timer_init(&e->retry, e->loop, ep_on_retry, e);
     e->ivl_base = ep->reconnect_ivl;
     e->ivl_max = ep->reconnect_ivl_max;
     e->ivl_cur = e->ivl_base;
@@ -1640,7 +1648,7 @@ static struct sep *sep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
     return e;
 }
 
-static void sep_free(struct sep *e)
+static void ep_free(struct stream_ep *e)
 {
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
@@ -1651,7 +1659,7 @@ static void sep_free(struct sep *e)
 int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
                      const char *unlink_path)
 {
-    struct sep *e = sep_new(ep, tp);
+    struct stream_ep *e = ep_new(ep, tp);
     if (!e)
         return -ENOMEM;
     struct stat st;
@@ -1662,9 +1670,9 @@ int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
     }
     e->lfd = fd;
     set_kernel_buffers(ep, fd);
-    int rc = fm_watch_add(&e->lwatch, e->loop, fd, FM_EV_IN, sep_on_accept, e);
+    int rc = fm_watch_add(&e->lwatch, e->loop, fd, FM_EV_IN, ep_on_accept, e);
     if (rc) {
-        sep_free(e);
+        ep_free(e);
         return rc;
     }
     ep->tdata = e;
@@ -1674,18 +1682,18 @@ int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
 int fm_stream_connect(struct fm_ep *ep, const struct fm_stream_tp *tp,
                       const struct fm_stream_target *target)
 {
-    struct sep *e = sep_new(ep, tp);
+    struct stream_ep *e = ep_new(ep, tp);
     if (!e)
         return -ENOMEM;
     e->target = *target;
     ep->tdata = e;
-    fm_loop_post(e->loop, sep_start_task, e);
+    fm_loop_post(e->loop, ep_start_task, e);
     return 0;
 }
 
-static void sep_close_task(void *arg)
+static void ep_close_task(void *arg)
 {
-    struct sep *e = arg;
+    struct stream_ep *e = arg;
     e->closing = true;
     if (e->lfd >= 0) {
         fm_watch_del(&e->lwatch);
@@ -1706,7 +1714,7 @@ static void sep_close_task(void *arg)
         fm_stat_add(e->sock, FM_STAT_INPROGRESS, -1);
     }
     if (e->resolving) {
-        e->resolving->sep = NULL; /* resolve_done frees it */
+        e->resolving->owner = NULL; /* resolve_done frees it */
         e->resolving = NULL;
     }
     e->active = NULL;
@@ -1724,7 +1732,7 @@ static void sep_close_task(void *arg)
 
 void fm_stream_close(struct fm_ep *ep)
 {
-    struct sep *e = ep->tdata;
+    struct stream_ep *e = ep->tdata;
     if (!e)
         return;
     /* The linger in force now, not when the endpoint was made: programs
@@ -1732,7 +1740,7 @@ void fm_stream_close(struct fm_ep *ep)
     fm_sock_lock(ep->sock);
     e->linger = fm_sock_opt_int(ep->sock, NN_LINGER);
     fm_sock_unlock(ep->sock);
-    fm_loop_post(e->loop, sep_close_task, e);
+    fm_loop_post(e->loop, ep_close_task, e);
     /* Every lingering connection ends by its deadline timer at the latest,
        so this wait is bounded by NN_LINGER (and by DRAIN_MAX_MS once
        flushed, when NN_LINGER is infinite). */
@@ -1740,6 +1748,6 @@ void fm_stream_close(struct fm_ep *ep)
     while (!e->close_done || !fm_list_empty(&e->conns) || e->lingering > 0)
         pthread_cond_wait(&e->cond, &e->lock);
     pthread_mutex_unlock(&e->lock);
-    sep_free(e);
+    ep_free(e);
     ep->tdata = NULL;
 }

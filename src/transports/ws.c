@@ -47,15 +47,14 @@
 
    Threads and locks: as in stream.c, except that the whole transport runs
    on one loop of the pool (ws_loop). Endpoints, listeners' pending
-   connections and every connection's receive side belong to that loop; a connection's send side and state are under c->lock, taken
+   connections and every connection's receive side belong to that loop; a
+   connection's send side and state are under c->lock, taken
    after the socket lock (the core calls ops->send with it held) and never
    held while calling into the core. The registry lock guards the list of
    listeners and each listener's list of bound endpoints, which nn_bind
    (any thread) extends and the loop thread reads to route and shrinks when
-   an endpoint closes; it is taken with no other lock held. Order:
-
-       socket lock  ->  c->lock  ->  pipe inq_lock, loop lock
-       registry lock  ->  loop lock */
+   an endpoint closes; it is taken with no other lock held. The order of
+   all of them: the lock table in docs/ARCHITECTURE.md. */
 #include "tcp_addr.h"
 #include "ws_codec.h"
 #include "ws_http.h"
@@ -135,8 +134,8 @@ struct conn {
     struct ws_http_scan scan;       /* how far the HTTP head was searched */
     uint8_t *rbuf;
     size_t rlen, rcap;
-    struct fm_msg asm;       /* the message being reassembled */
-    size_t asm_len;          /* bytes of it filled (a big frame's body may
+    struct fm_msg partial;   /* the message being reassembled */
+    size_t partial_len;      /* bytes of it filled (a big frame's body may
                                 have room for more: fm_msg_size) */
     bool rx_held;            /* rbuf holds frames not cut: the queue was full */
     unsigned rx_reads;       /* reads so far, and as the idle timer last saw them */
@@ -145,7 +144,8 @@ struct conn {
     atomic_bool idle_armed;
     bool frag_open;          /* a first frame without FIN came */
     int frag_op;             /* its opcode */
-    size_t big_left;         /* payload of the current frame read into asm directly */
+    size_t big_left;         /* payload of the current frame read straight
+                                into partial */
     bool big_fin, big_masked;
     uint8_t big_key[4];
     size_t big_phase;
@@ -862,7 +862,7 @@ static void conn_close(struct fm_pipe *p)
 static void conn_free_mem(struct conn *c)
 {
     fm_msgq_term(&c->outq);
-    fm_msg_term(&c->asm);
+    fm_msg_term(&c->partial);
     free(c->rbuf);
     free(c->stage);
     pthread_mutex_destroy(&c->lock);
@@ -893,7 +893,7 @@ static struct conn *conn_new(int fd, bool server)
     c->sndbuf = 1;
     pthread_mutex_init(&c->lock, NULL);
     fm_msgq_init(&c->outq);
-    fm_msg_init_empty(&c->asm);
+    fm_msg_init_empty(&c->partial);
     fm_list_init(&c->node);
     fm_timer_init(&c->timer, ws_loop(), conn_on_timer, c);
     fm_timer_init(&c->idle, ws_loop(), conn_on_idle, c);
@@ -919,8 +919,8 @@ static void conn_drop_input(struct conn *c)
     free(c->rbuf);
     c->rbuf = NULL;
     c->rlen = c->rcap = 0;
-    fm_msg_term(&c->asm);
-    c->asm_len = 0;
+    fm_msg_term(&c->partial);
+    c->partial_len = 0;
     c->frag_open = false;
     c->big_left = 0;
     c->rx_held = false;
@@ -1372,13 +1372,13 @@ static void on_message(struct conn *c, struct fm_msg *m, int op, bool *full)
 /* Make room for total bytes in the message being assembled. */
 /* Make room for total bytes in the message being assembled, which may
    grow to most. */
-static int asm_grow(struct conn *c, size_t total, size_t most)
+static int partial_grow(struct conn *c, size_t total, size_t most)
 {
-    if (!c->asm.body) {
-        fm_msg_term(&c->asm);
-        return fm_msg_init_upto(&c->asm, total, most);
+    if (!c->partial.body) {
+        fm_msg_term(&c->partial);
+        return fm_msg_init_upto(&c->partial, total, most);
     }
-    return fm_msg_body_resize(&c->asm, total);
+    return fm_msg_body_resize(&c->partial, total);
 }
 
 /* Bytes the kernel holds for us (a hint: 0 when it cannot say). */
@@ -1388,31 +1388,31 @@ static size_t kernel_has(int fd)
     return ioctl(fd, FIONREAD, &n) == 0 && n > 0 ? (size_t) n : 0;
 }
 
-/* Room for the next bytes of a big frame, whose payload ends at asm_len +
+/* Room for the next bytes of a big frame, whose payload ends at partial_len +
    big_left (have of them are in rbuf). A length is not paid for before
    its bytes come: the message grows with what is here and what the kernel
    holds (at least BODY_STEP, at least doubling, in place when a kept
    chunk has the room), so an honest frame that is all there is read into
    place in one allocation, a slower one at amortised O(1) copies, and at
-   the frame's end the body is exactly asm_len bytes again. */
-static int asm_reserve(struct conn *c, size_t have)
+   the frame's end the body is exactly partial_len bytes again. */
+static int partial_reserve(struct conn *c, size_t have)
 {
-    size_t end = c->asm_len + c->big_left, cap = fm_msg_size(&c->asm);
-    size_t want = c->asm_len + have + kernel_has(c->fd);
+    size_t end = c->partial_len + c->big_left, cap = fm_msg_size(&c->partial);
+    size_t want = c->partial_len + have + kernel_has(c->fd);
     if (want < 2 * cap)
         want = 2 * cap;
     if (want < BODY_STEP)
         want = BODY_STEP;
     if (want > end)
         want = end;
-    return want > cap ? asm_grow(c, want, end) : 0;
+    return want > cap ? partial_grow(c, want, end) : 0;
 }
 
-static void asm_finish(struct conn *c, bool *full)
+static void partial_finish(struct conn *c, bool *full)
 {
     struct fm_msg m;
-    fm_msg_move(&m, &c->asm);
-    c->asm_len = 0;
+    fm_msg_move(&m, &c->partial);
+    c->partial_len = 0;
     c->frag_open = false;
     on_message(c, &m, c->frag_op, full);
 }
@@ -1483,7 +1483,7 @@ static int frames_parse(struct conn *c, bool *full, bool past_full)
             conn_closing(c, WS_CLOSE_PROTOCOL, EPROTO);
             break;
         }
-        uint64_t total = (op == WS_OP_CONT ? c->asm_len : 0) + plen;
+        uint64_t total = (op == WS_OP_CONT ? c->partial_len : 0) + plen;
         if (total > fm_sock_rcvmax(c->pipe->sock) || total > SIZE_MAX / 2) {
             /* Refused before a byte of it is buffered. */
             conn_closing(c, WS_CLOSE_TOO_BIG, EMSGSIZE);
@@ -1503,14 +1503,14 @@ static int frames_parse(struct conn *c, bool *full, bool past_full)
                 on_message(c, &m, op, full);
                 continue;
             }
-            if (asm_grow(c, (size_t) total, (size_t) total) != 0) {
+            if (partial_grow(c, (size_t) total, (size_t) total) != 0) {
                 conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
                 break;
             }
-            copy_in(fm_msg_body(&c->asm) + c->asm_len, pl, (size_t) plen, key);
-            c->asm_len = (size_t) total;
+            copy_in(fm_msg_body(&c->partial) + c->partial_len, pl, (size_t) plen, key);
+            c->partial_len = (size_t) total;
             if (fin)
-                asm_finish(c, full);
+                partial_finish(c, full);
             else
                 c->frag_open = true;
             continue;
@@ -1518,13 +1518,13 @@ static int frames_parse(struct conn *c, bool *full, bool past_full)
         if (plen < DIRECT_MIN)
             break; /* the rest comes into rbuf */
         c->big_left = (size_t) plen;
-        if (asm_reserve(c, have) != 0) {
+        if (partial_reserve(c, have) != 0) {
             c->big_left = 0;
             conn_closing(c, WS_CLOSE_INTERNAL, ENOMEM);
             break;
         }
-        copy_in(fm_msg_body(&c->asm) + c->asm_len, pl, have, key);
-        c->asm_len += have;
+        copy_in(fm_msg_body(&c->partial) + c->partial_len, pl, have, key);
+        c->partial_len += have;
         c->big_left = (size_t) plen - have;
         c->big_fin = fin;
         c->big_masked = masked;
@@ -1577,10 +1577,10 @@ static int conn_read(struct conn *c, bool past_full)
         uint8_t *dst;
         size_t room;
         if (c->big_left) {
-            if (fm_msg_size(&c->asm) == c->asm_len && asm_reserve(c, 0) != 0)
+            if (fm_msg_size(&c->partial) == c->partial_len && partial_reserve(c, 0) != 0)
                 return ENOMEM;
-            dst = fm_msg_body(&c->asm) + c->asm_len;
-            room = fm_msg_size(&c->asm) - c->asm_len;
+            dst = fm_msg_body(&c->partial) + c->partial_len;
+            room = fm_msg_size(&c->partial) - c->partial_len;
         } else {
             if (!c->rbuf) {
                 size_t cap = c->state == CS_HTTP ? WS_HTTP_MAX : RBUF_SIZE;
@@ -1610,11 +1610,11 @@ static int conn_read(struct conn *c, bool past_full)
         if (c->big_left) {
             if (c->big_masked)
                 c->big_phase = ws_mask(dst, dst, (size_t) n, c->big_key, c->big_phase);
-            c->asm_len += (size_t) n;
+            c->partial_len += (size_t) n;
             c->big_left -= (size_t) n;
             if (!c->big_left) {
                 if (c->big_fin)
-                    asm_finish(c, &full);
+                    partial_finish(c, &full);
                 else
                     c->frag_open = true;
             }
