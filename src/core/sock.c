@@ -80,30 +80,34 @@ static int read_protocol(struct fm_sock *s, int *v);
 static int read_sndfd(struct fm_sock *s, int *v);
 static int read_rcvfd(struct fm_sock *s, int *v);
 
+/* Designated throughout: a table row names what it sets (and no compiler
+   asks for the fields a row leaves at zero). */
+#define INT_OPT(reach_, dflt_, min_, max_) \
+    .kind = OPT_INT, .reach = reach_, .dflt = dflt_, .min = min_, .max = max_
 #define EP_INT(field) .ep_val = offsetof(struct fm_ep, field)
 #define EP_CONN(field) \
     .ep_val = offsetof(struct fm_ep, field), .ep_chosen = offsetof(struct fm_ep, field##_set)
 
 static const struct sockopt sockopts[FM_SOCKOPT_MAX + 1] = {
-    [NN_LINGER] = {OPT_INT, REACH_SOCKET, 1000, INT_MIN, INT_MAX, .reads_zero = true},
-    [NN_SNDBUF] = {OPT_INT, REACH_CONNECTION, 128 * 1024, 1, INT_MAX, EP_CONN(sndbuf)},
-    [NN_RCVBUF] = {OPT_INT, REACH_CONNECTION, 128 * 1024, 1, INT_MAX, EP_CONN(rcvbuf)},
-    [NN_SNDTIMEO] = {OPT_INT, REACH_SOCKET, -1, INT_MIN, INT_MAX},
-    [NN_RCVTIMEO] = {OPT_INT, REACH_SOCKET, -1, INT_MIN, INT_MAX},
-    [NN_RECONNECT_IVL] = {OPT_INT, REACH_ENDPOINT, 100, 0, INT_MAX, EP_INT(reconnect_ivl)},
-    [NN_RECONNECT_IVL_MAX] = {OPT_INT, REACH_ENDPOINT, 0, 0, INT_MAX,
+    [NN_LINGER] = {INT_OPT(REACH_SOCKET, 1000, INT_MIN, INT_MAX), .reads_zero = true},
+    [NN_SNDBUF] = {INT_OPT(REACH_CONNECTION, 128 * 1024, 1, INT_MAX), EP_CONN(sndbuf)},
+    [NN_RCVBUF] = {INT_OPT(REACH_CONNECTION, 128 * 1024, 1, INT_MAX), EP_CONN(rcvbuf)},
+    [NN_SNDTIMEO] = {INT_OPT(REACH_SOCKET, -1, INT_MIN, INT_MAX)},
+    [NN_RCVTIMEO] = {INT_OPT(REACH_SOCKET, -1, INT_MIN, INT_MAX)},
+    [NN_RECONNECT_IVL] = {INT_OPT(REACH_ENDPOINT, 100, 0, INT_MAX), EP_INT(reconnect_ivl)},
+    [NN_RECONNECT_IVL_MAX] = {INT_OPT(REACH_ENDPOINT, 0, 0, INT_MAX),
                               EP_INT(reconnect_ivl_max)},
-    [NN_SNDPRIO] = {OPT_INT, REACH_ENDPOINT, 8, 1, 16, EP_INT(sndprio)},
-    [NN_RCVPRIO] = {OPT_INT, REACH_ENDPOINT, 8, 1, 16, EP_INT(rcvprio)},
-    [NN_SNDFD] = {OPT_READ_ONLY, .read = read_sndfd},
-    [NN_RCVFD] = {OPT_READ_ONLY, .read = read_rcvfd},
-    [NN_DOMAIN] = {OPT_READ_ONLY, .read = read_domain},
-    [NN_PROTOCOL] = {OPT_READ_ONLY, .read = read_protocol},
-    [NN_IPV4ONLY] = {OPT_INT, REACH_ENDPOINT, 1, 0, 1, EP_INT(ipv4only)},
-    [NN_SOCKET_NAME] = {OPT_NAME},
+    [NN_SNDPRIO] = {INT_OPT(REACH_ENDPOINT, 8, 1, 16), EP_INT(sndprio)},
+    [NN_RCVPRIO] = {INT_OPT(REACH_ENDPOINT, 8, 1, 16), EP_INT(rcvprio)},
+    [NN_SNDFD] = {.kind = OPT_READ_ONLY, .read = read_sndfd},
+    [NN_RCVFD] = {.kind = OPT_READ_ONLY, .read = read_rcvfd},
+    [NN_DOMAIN] = {.kind = OPT_READ_ONLY, .read = read_domain},
+    [NN_PROTOCOL] = {.kind = OPT_READ_ONLY, .read = read_protocol},
+    [NN_IPV4ONLY] = {INT_OPT(REACH_ENDPOINT, 1, 0, 1), EP_INT(ipv4only)},
+    [NN_SOCKET_NAME] = {.kind = OPT_NAME},
     /* Checked against every incoming message, so it needs no copy. */
-    [NN_RCVMAXSIZE] = {OPT_INT, REACH_SOCKET, 1024 * 1024, -1, INT_MAX},
-    [NN_MAXTTL] = {OPT_INT, REACH_SOCKET, 8, 1, 255},
+    [NN_RCVMAXSIZE] = {INT_OPT(REACH_SOCKET, 1024 * 1024, -1, INT_MAX)},
+    [NN_MAXTTL] = {INT_OPT(REACH_SOCKET, 8, 1, 255)},
 };
 
 static const struct sockopt *sockopt_find(int option)
