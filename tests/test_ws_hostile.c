@@ -668,6 +668,27 @@ static void test_deadline(void)
     bench_close(&b);
 }
 
+/* A wss:// client at a ws:// address: its TLS ClientHello (a handshake
+   record, first byte 0x16) is refused at once and counted as an accept
+   error; before, it was held for the handshake deadline and counted
+   nowhere. */
+static void test_tls_hello(void)
+{
+    struct bench b;
+    bench_open(&b, 1024 * 1024);
+    int64_t before = stat_of(b.pull, NN_STAT_ACCEPT_ERRORS);
+    int fd = raw_connect(b.port);
+    CHECK(fd >= 0);
+    static const uint8_t hello[] = {0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03};
+    raw_send(fd, hello, sizeof(hello));
+    CHECK(WAIT_FOR(stat_of(b.pull, NN_STAT_ACCEPT_ERRORS) == before + 1, 10));
+    CHECK(raw_eof(fd, 10));
+    close(fd);
+    CHECK(stat_of(b.pull, NN_STAT_ACCEPTED_CONNECTIONS) == 1); /* the bench's own */
+    CHECK(still_works(&b));
+    bench_close(&b);
+}
+
 /* Many connections that never finish their handshake, and many that do
    and then break the rules: the good peer keeps its connection and memory
    stays where it was. */
@@ -814,12 +835,19 @@ static void test_client(void)
         close(fd);
     }
     CHECK(stat_of(req, NN_STAT_ESTABLISHED_CONNECTIONS) == 0);
-    CHECK(WAIT_FOR(stat_of(req, NN_STAT_CONNECT_ERRORS) >= (int64_t) (sizeof(bad) / sizeof(bad[0])),
+    /* Each was taken, then botched: broken connections, not connect
+       errors (those mean nobody took the connection). */
+    CHECK(WAIT_FOR(stat_of(req, NN_STAT_BROKEN_CONNECTIONS) >=
+                       (int64_t) (sizeof(bad) / sizeof(bad[0])),
                    10));
-    /* A server that never answers: the client gives up at the deadline. */
+    CHECK(stat_of(req, NN_STAT_CONNECT_ERRORS) == 0);
+    /* A server that never answers: the client gives up at the deadline,
+       a broken connection too. */
+    const int64_t botched = (int64_t) (sizeof(bad) / sizeof(bad[0])) + 1;
     int fd = serve_request(lfd, "/api/v1?k=v", "rep.sp.nanomsg.org", accept);
     CHECK(raw_eof(fd, 10));
     close(fd);
+    CHECK(WAIT_FOR(stat_of(req, NN_STAT_BROKEN_CONNECTIONS) == botched, 10));
 
     /* A good answer, with a frame right behind it in the same write. */
     fd = serve_request(lfd, "/api/v1?k=v", "rep.sp.nanomsg.org", accept);
@@ -859,7 +887,7 @@ static void test_client(void)
     send_frame(fd, 0x82, rep, 8, true);
     CHECK(expect_close(fd, 1002));
     close(fd);
-    CHECK(WAIT_FOR(stat_of(req, NN_STAT_BROKEN_CONNECTIONS) == 1, 10));
+    CHECK(WAIT_FOR(stat_of(req, NN_STAT_BROKEN_CONNECTIONS) == botched + 1, 10));
 
     /* The server's close is echoed (masked), then the client goes. */
     fd = serve_request(lfd, "/api/v1?k=v", "rep.sp.nanomsg.org", accept);
@@ -899,6 +927,7 @@ int main(void)
     test_breaches();
     test_refusals();
     test_deadline();
+    test_tls_hello();
     test_crowd();
     test_client();
     TEST_DONE();

@@ -952,8 +952,11 @@ static void conn_lose(struct conn *c, int err)
             if (err) /* as stock: by the peer or an error, either side */
                 fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
         } else if (err && !c->server) {
-            /* The handshake of an outgoing connection failed. */
-            fm_stat_add(e->sock, FM_STAT_CONNECT_ERRORS, 1);
+            /* A peer took the connection, then refused or botched the
+               upgrade: a broken connection, as a tcp peer failing the SP
+               header exchange is. A connect error means that nobody took
+               it (sep_connect_failed), so the two can be told apart. */
+            fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
             fm_ep_report_error(e->ep, err);
         }
         if (e->active == c) {
@@ -1229,9 +1232,18 @@ static struct wsep *route(struct wsl *l, const char *path, size_t n)
     return found;
 }
 
+static void lsn_count(struct wsl *l, enum fm_stat which);
+
 /* Server: a request head may be complete. */
 static int server_head(struct conn *c, bool *full)
 {
+    /* A TLS record (0x16 opens a ClientHello) is a wss:// client at this
+       ws:// address: no HTTP answer means anything to it, so it is closed
+       at once and counted, not held until the handshake deadline. */
+    if (c->rlen && c->rbuf[0] == 0x16) {
+        lsn_count(c->lsn, FM_STAT_ACCEPT_ERRORS);
+        return EPROTO;
+    }
     size_t hl = ws_http_head_len((const char *) c->rbuf, c->rlen, &c->scan);
     if (!hl) {
         if (c->rlen >= c->rcap)
