@@ -173,7 +173,6 @@ static int ipc_admit(struct fm_ep *ep, int fd)
 
 static const struct fm_stream_tp ipc_stream = {
     .framer = &fm_sp_framer,
-    .framer_arg = &fm_sp_ipc_arg,
     .tune = ipc_tune,
     .admit = ipc_admit,
 };
@@ -246,7 +245,8 @@ static int ipc_bind(struct fm_ep *ep)
         close(fd);
         return rc;
     }
-    rc = fm_stream_listen(ep, &ipc_stream, fd, abstract ? NULL : sun.sun_path);
+    rc = fm_stream_listen(ep, &ipc_stream, fd, abstract ? NULL : sun.sun_path,
+                          (struct fm_stream_args){.framer = &fm_sp_ipc_arg});
     if (rc) {
         if (!abstract)
             unlink(sun.sun_path);
@@ -267,7 +267,7 @@ static int ipc_connect(struct fm_ep *ep)
         return rc;
     memcpy(&t.remote, &sun, sizeof(sun));
     t.remote_len = len;
-    return fm_stream_connect(ep, &ipc_stream, &t);
+    return fm_stream_connect(ep, &ipc_stream, &t, (struct fm_stream_args){.framer = &fm_sp_ipc_arg});
 }
 
 const struct fm_transport fm_ipc = {

@@ -161,6 +161,8 @@ static int sp_parse(void *fs, struct fm_stream_rx *rx)
 
 const struct fm_stream_framer fm_sp_framer = {
     .state_size = sizeof(struct sp_state),
+    .open_max = 8,
+    .greet_ms = 2000,
     .open = sp_open,
     .greet = sp_greet,
     .head_len = sp_head_len,

@@ -1,10 +1,16 @@
 /* stream.c: the connection engine of the byte-stream transports (tcp://,
-   ipc://, tls+tcp://): listening and connecting endpoints, the opening
-   exchange, the send and receive paths with their backpressure,
-   reconnection with backoff, linger, statistics. What the bytes mean is
-   the framer's (struct fm_stream_framer, stream.h: sp_framer.c for SP);
-   where they come from and go is the descriptor's, or a session's
-   (struct fm_stream_session_ops: tls.c).
+   ipc://, tls+tcp://, ws://, wss://): listening and connecting endpoints,
+   the opening exchange, the send and receive paths with their
+   backpressure, reconnection with backoff, linger, statistics. What the
+   bytes mean is the framer's (struct fm_stream_framer, stream.h:
+   sp_framer.c for SP, ws_framer.c for WebSocket); where they come from and
+   go is the descriptor's, or a session's (struct fm_stream_session_ops:
+   tls.c). A framer may also ask for control replies (ws pong: written
+   between messages), a goodbye (ws close frame: after everything queued
+   when the endpoint lets the connection go) and a last word of its own
+   (bye: a ws close frame after a breach, with the output trimmed to the
+   message partly out; the connection then only waits briefly for the
+   peer to go).
 
    A connection's life: the endpoint accepts or connects a descriptor
    (conn_start), both sides write their opening (the framer's open: the
@@ -106,7 +112,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define HS_TIMEOUT_MS 2000     /* the peer's SP header must come by then */
 #define RBUF_SIZE (64 * 1024)  /* receive buffer of a connection */
 #define BODY_STEP (16 * 1024)  /* a big body's first allocation, at least */
 #define READ_BUDGET 16         /* reads per event, so one peer cannot hog the loop */
@@ -118,6 +123,7 @@
 #define IDLE_MS 2000           /* buffers of a connection quiet this long go back */
 #define DRAIN_MAX_MS 10000     /* bound on the wait for the peer's close under an
                                   infinite NN_LINGER */
+#define BYE_WAIT_MS 1000       /* after our last word, the peer's close */
 
 enum conn_state {
     CS_HANDSHAKE, /* waiting for the peer's SP header */
@@ -142,6 +148,8 @@ struct conn {
     struct stream_ep *linger_ep; /* endpoint whose close waits for our end */
     bool linger_forever;     /* NN_LINGER < 0: the flush has no deadline */
     bool begun;              /* conn_begin ran */
+    int adopted_peer;        /* handed over with its opening done: the peer's
+                                protocol (-1: not so) */
     struct fm_list ep_node;  /* owner->conns, under owner->lock */
     struct fm_watch watch;
     struct fm_timer timer;   /* header deadline, then linger deadline */
@@ -152,8 +160,11 @@ struct conn {
     pthread_mutex_t rx_lock; /* held by whoever reads: loop or claiming receiver */
     uint8_t *rbuf;           /* unparsed input at rbuf[0, rlen) */
     size_t rlen;
-    struct fm_msg big;       /* a large message being read into its body, */
+    struct fm_msg big;       /* a large message being read into its body */
+    struct fm_msg *bigm;     /* &big, or the framer's message being filled */
     size_t big_size, big_got, big_cap; /* which has room for big_cap so far */
+    bool fr_midway;          /* the framer holds part of a message */
+    int lost_err;            /* said bye after a breach: counted when it ends */
     bool rx_held;            /* rbuf holds messages not cut: the queue was full */
     const struct fm_stream_session_ops *sops;
     bool sess_hs;            /* the session's own handshake is not done yet */
@@ -177,8 +188,17 @@ struct conn {
     bool rx_backlog;         /* paused with input no event will announce */
     bool rx_posted;          /* conn_rx_task is on its way */
     bool rx_claimed;         /* a blocked receiver reads, not the loop */
-    uint8_t pre[FM_STREAM_OPEN_MAX]; /* our opening, ahead of every message */
-    size_t pre_len, pre_off;
+    bool bye_pending;        /* the framer's last word is in tail: the loop
+                                closes (conn_bye) */
+    bool tell_writable;      /* a control reply's flush emptied a full queue:
+                                the loop says fm_pipe_writable */
+    uint8_t *pre;            /* our opening, ahead of every message: */
+    size_t pre_len, pre_off; /* pre_inline, or the heap when longer */
+    uint8_t pre_inline[FM_STREAM_OPEN_INLINE];
+    uint8_t *ctl;            /* a control reply, written between messages */
+    size_t ctl_len, ctl_off;
+    uint8_t *tail;           /* our last bytes, after everything else */
+    size_t tail_len, tail_off;
     struct fm_msgq outq;
     size_t out_off;          /* framed bytes of the head message already sent */
     uint8_t scratch[IOV_MSGS][FM_STREAM_SCRATCH_MAX]; /* gather's headers */
@@ -201,6 +221,7 @@ struct stream_ep {
     struct fm_ep *ep;
     struct fm_sock *sock;
     const struct fm_stream_tp *tp;
+    struct fm_stream_args args;
     struct fm_loop *loop;    /* runs the listener or connector */
 
     /* The endpoint's loop only. */
@@ -236,12 +257,14 @@ static void conn_destroy(struct conn *c, int err);
 static void set_kernel_buffers(struct fm_ep *ep, int fd);
 static void conn_let_go(struct conn *c, struct stream_ep *e);
 static int conn_read(struct conn *c, bool past_full);
+static void conn_shut(struct conn *c);
 static void ep_schedule_retry(struct stream_ep *e);
 
 static bool conn_pending(const struct conn *c)
 {
-    return c->writing || c->pre_off < c->pre_len || c->stage_len > c->stage_off ||
-           c->outq.count > 0 || (c->sess && c->sops->pending(c->sess));
+    return c->writing || c->pre_off < c->pre_len || c->ctl_len || c->stage_len > c->stage_off ||
+           c->outq.count > 0 || c->tail_off < c->tail_len ||
+           (c->sess && c->sops->pending(c->sess));
 }
 
 /* Queued bytes the kernel has not taken yet (the part of the head message
@@ -268,7 +291,8 @@ static void conn_update_events(struct conn *c)
         /* Not while another thread writes: it sets the events again when it
            is done. Lingering, FM_EV_OUT tells the loop that the last write
            has ended. */
-        if (c->broken || (!c->writing && (conn_pending(c) || c->state == CS_LINGER)))
+        if (c->broken || c->bye_pending || c->tell_writable ||
+            (!c->writing && (conn_pending(c) || c->state == CS_LINGER)))
             ev |= FM_EV_OUT;
         if (c->sess)
             ev = c->sops->events(c->sess, ev);
@@ -291,15 +315,33 @@ static ssize_t send_iov(struct conn *c, struct iovec *iov, int n)
     return w;
 }
 
-/* Account for w bytes the kernel took from the head of the output. */
-static void conn_consumed(struct conn *c, size_t w)
+/* Take up to *w bytes written from buf[*off, len): how many were its. */
+static size_t take_part(size_t len, size_t *off, size_t *w)
+{
+    size_t take = len - *off;
+    if (take > *w)
+        take = *w;
+    *off += take;
+    *w -= take;
+    return take;
+}
+
+/* Account for w bytes the kernel took from the head of the output, in the
+   order conn_flush gathers it (ctl: the control reply was in it). */
+static void conn_consumed(struct conn *c, size_t w, bool ctl)
 {
     if (c->pre_off < c->pre_len) {
-        size_t take = c->pre_len - c->pre_off;
-        if (take > w)
-            take = w;
-        c->pre_off += take;
-        w -= take;
+        take_part(c->pre_len, &c->pre_off, &w);
+        if (c->pre_off == c->pre_len && c->pre != c->pre_inline) {
+            free(c->pre); /* a long opening (HTTP) is not kept */
+            c->pre = c->pre_inline;
+            c->pre_len = c->pre_off = 0;
+        }
+    }
+    if (ctl) {
+        take_part(c->ctl_len, &c->ctl_off, &w);
+        if (c->ctl_off == c->ctl_len)
+            c->ctl_len = c->ctl_off = 0;
     }
     if (c->stage_len > c->stage_off) {
         size_t take = c->stage_len - c->stage_off;
@@ -322,6 +364,8 @@ static void conn_consumed(struct conn *c, size_t w)
         c->out_off = 0;
         w -= rest;
     }
+    if (w)
+        take_part(c->tail_len, &c->tail_off, &w);
 }
 
 /* Write what the kernel takes of the header and the queue. 0 when all is
@@ -341,7 +385,7 @@ static int conn_flush(struct conn *c)
     if (c->sess_hs || c->writing)
         return 0; /* the session's handshake comes first; or another writes */
     for (;;) {
-        struct iovec iov[2 + FM_STREAM_GATHER_MAX * IOV_MSGS];
+        struct iovec iov[4 + FM_STREAM_GATHER_MAX * IOV_MSGS];
         int n = 0;
         size_t want = 0;
         if (c->pre_off < c->pre_len) {
@@ -349,20 +393,47 @@ static int conn_flush(struct conn *c)
             iov[n++].iov_len = c->pre_len - c->pre_off;
             want += c->pre_len - c->pre_off;
         }
-        if (c->stage_len > c->stage_off) {
+        /* A control reply goes between messages: first when no staged or
+           queued message has begun; otherwise only what has begun is
+           written (hold), and the reply after it. */
+        bool ctl = c->ctl_len &&
+                   (c->ctl_off || (c->stage_off == 0 && (c->stage_len || c->out_off == 0)));
+        bool hold = c->ctl_len && !ctl;
+        if (ctl) {
+            iov[n].iov_base = c->ctl + c->ctl_off;
+            iov[n++].iov_len = c->ctl_len - c->ctl_off;
+            want += c->ctl_len - c->ctl_off;
+        }
+        bool staged = c->stage_len > c->stage_off;
+        if (staged) {
             iov[n].iov_base = c->stage + c->stage_off;
             iov[n++].iov_len = c->stage_len - c->stage_off;
             want += c->stage_len - c->stage_off;
         }
         struct fm_msgq *q = &c->outq;
-        for (size_t i = 0; i < q->count && i < IOV_MSGS; i++) {
+        bool all = !(hold && staged);
+        for (size_t i = 0; all && i < q->count; i++) {
+            if (i == IOV_MSGS) {
+                all = false;
+                break;
+            }
             struct fm_msg *m = &q->ring[(q->head + i) & (q->cap - 1)];
-            want += c->fr->gather(c->fs, m, i == 0 ? c->out_off : 0, c->scratch[i], iov, &n);
+            size_t off = i == 0 ? c->out_off : 0;
+            size_t g = c->fr->gather(c->fs, m, off, c->scratch[i], iov, &n);
+            want += g;
+            if (hold || (c->fr->may_cut && g != c->fr->wire_len(c->fs, m) - off))
+                all = false; /* stop at its end (or its frame's) */
+        }
+        bool tail = all && !hold && c->tail_off < c->tail_len;
+        if (tail) {
+            iov[n].iov_base = c->tail + c->tail_off;
+            iov[n++].iov_len = c->tail_len - c->tail_off;
+            want += c->tail_len - c->tail_off;
         }
         if (n == 0 && !(c->sess && c->sops->pending(c->sess)))
             return 0; /* (a session's own backlog is written by the call below) */
         ssize_t w;
-        if (!c->sess && q->count == 0) {
+        if (!c->sess && q->count == 0 && !ctl && !tail) {
             c->writing = true;
             pthread_mutex_unlock(&c->lock);
             w = send_iov(c, iov, n);
@@ -378,7 +449,7 @@ static int conn_flush(struct conn *c)
         }
         if (w < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-        conn_consumed(c, (size_t) w);
+        conn_consumed(c, (size_t) w, ctl);
         if ((size_t) w < want)
             return 0;
     }
@@ -409,13 +480,15 @@ static void conn_arm_idle(struct conn *c)
 
 /* Copy a small frame of a burst (its fl wire bytes gathered in iov[0, n))
    into the staging buffer. Returns 1 when staged (msg consumed), 0 when it
-   must take the ordinary path, -errno when the connection broke. c->lock
-   held. */
+   must take the ordinary path, -errno when the connection broke. Not while
+   a control reply or our last bytes wait: a growing buffer would hold
+   them back. c->lock held. */
 static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst, const struct iovec *iov,
                       int n, size_t fl)
 {
-    if (fl > STAGE_MAX || c->outq.count || c->pre_off < c->pre_len ||
-        (!burst && c->stage_len == c->stage_off))
+    FM_ASSERT_HELD(&c->lock);
+    if (fl > STAGE_MAX || c->outq.count || c->pre_off < c->pre_len || c->ctl_len ||
+        c->tail_len || (!burst && c->stage_len == c->stage_off))
         return 0;
     if (!c->stage) {
         if (!(c->stage = malloc(STAGE_SIZE)))
@@ -452,18 +525,25 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     FM_ASSERT_SOCK_LOCKED(p->sock);
     struct conn *c = p->tdata;
     bool burst = fm_sock_burst(p->sock);
+    int prep = c->fr->prepare ? c->fr->prepare(c->fs, msg) : 0;
     pthread_mutex_lock(&c->lock);
-    if (c->state != CS_ACTIVE || c->broken) {
+    if (c->state != CS_ACTIVE || c->broken || prep) {
+        if (prep && c->state == CS_ACTIVE) {
+            c->broken = true; /* a message cannot be skipped silently */
+            conn_update_events(c);
+        }
         pthread_mutex_unlock(&c->lock);
         fm_msg_term(msg);
         return -ECONNRESET;
     }
-    /* The frame's bytes, gathered once for staging or the direct write. */
+    /* The frame's bytes, gathered once for staging or the direct write;
+       a message of several frames (cut) goes by the queue. */
     uint8_t scratch[FM_STREAM_SCRATCH_MAX];
     struct iovec iov[FM_STREAM_GATHER_MAX];
     int n = 0;
     size_t fl = c->fr->gather(c->fs, msg, 0, scratch, iov, &n);
-    int staged = conn_stage(c, msg, burst, iov, n, fl);
+    bool cut = c->fr->may_cut && fl != c->fr->wire_len(c->fs, msg);
+    int staged = cut ? 0 : conn_stage(c, msg, burst, iov, n, fl);
     if (staged) {
         int rc = 0;
         if (staged < 0) {
@@ -500,7 +580,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
         }
         flushed = true;
     }
-    if (!conn_pending(c)) {
+    if (!cut && !conn_pending(c)) {
         /* The hot path: nothing ahead of us, so the whole frame goes to the
            kernel in one call, from this thread. */
         ssize_t w = send_iov(c, iov, n);
@@ -530,6 +610,8 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     }
     if (c->outq.count == 1)
         c->out_off = written;
+    if (cut && !c->sess_hs && conn_flush(c) != 0)
+        c->broken = true; /* the loop sees FM_EV_OUT and tears down */
     conn_update_events(c);
     int rc = 0;
     if (conn_unsent(c) >= c->sndbuf) {
@@ -642,6 +724,10 @@ static void conn_free(struct fm_pipe *p)
     pthread_mutex_destroy(&c->rx_lock);
     pthread_cond_destroy(&c->write_done);
     free(c->stage);
+    if (c->pre != c->pre_inline)
+        free(c->pre);
+    free(c->ctl);
+    free(c->tail);
     free(c);
 }
 
@@ -750,7 +836,11 @@ static void conn_drop_input(struct conn *c)
     c->rlen = 0;
     c->rx_held = false;
     fm_msg_term(&c->big);
+    c->bigm = &c->big;
     c->big_size = c->big_got = c->big_cap = 0;
+    if (c->fr->drop)
+        c->fr->drop(c->fs);
+    c->fr_midway = false;
 }
 
 static void conn_linger_done(struct conn *c)
@@ -813,8 +903,12 @@ static void conn_destroy(struct conn *c, int err)
     if (e) {
         c->owner = NULL;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
-        if (err && was <= CS_ACTIVE) /* as stock: by the peer or an error, either side */
+        /* As stock: lost by the peer or an error, either side (a breach we
+           said bye to counts when it ends). */
+        if ((err && was <= CS_ACTIVE) || c->lost_err)
             fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
+        if (err && was == CS_HANDSHAKE && !c->accepted && !c->sess_hs)
+            fm_ep_report_error(e->ep, err); /* refused or botched (a session reports its own) */
         if (!c->accepted && e->active == c) { /* dialled: on the endpoint's loop */
             e->active = NULL;
             ep_schedule_retry(e);
@@ -848,7 +942,7 @@ static void conn_check_stall(struct conn *c)
 {
     pthread_mutex_lock(&c->rx_lock); /* the input is a claiming reader's too */
     c->stall_armed = false;
-    if (!c->big_size && !c->rlen) {
+    if (!c->big_size && !c->rlen && !c->fr_midway) {
         pthread_mutex_unlock(&c->rx_lock);
         return; /* the message was completed meanwhile */
     }
@@ -967,12 +1061,86 @@ static int big_reserve(struct conn *c, size_t have)
         want = BODY_STEP;
     if (want > c->big_size)
         want = c->big_size;
-    int rc = c->big_cap ? fm_msg_body_resize(&c->big, want)
-                        : fm_msg_init_upto(&c->big, want, c->big_size);
+    if (want <= c->big_cap)
+        return 0;
+    int rc;
+    if (c->bigm->body) {
+        rc = fm_msg_body_resize(c->bigm, want); /* a framer's message grows on */
+    } else {
+        fm_msg_term(c->bigm);
+        rc = fm_msg_init_upto(c->bigm, want, c->big_size);
+    }
     if (rc != 0)
         return ENOMEM;
     c->big_cap = want;
     return 0;
+}
+
+/* Keep what a framer's parse said back: a control reply (replacing one
+   not yet begun), or its last word, which the loop acts on (conn_bye).
+   Receive side. */
+static void conn_take_reply(struct conn *c, const struct fm_stream_rx *rx)
+{
+    if (!rx->reply_len)
+        return;
+    pthread_mutex_lock(&c->lock);
+    uint8_t **slot = rx->bye ? &c->tail : &c->ctl;
+    if (!*slot)
+        *slot = malloc(FM_STREAM_REPLY_MAX);
+    if (!*slot) {
+        if (rx->bye)
+            c->broken = true; /* no room for the last word: just close */
+    } else if (rx->bye) {
+        memcpy(c->tail, rx->reply, rx->reply_len);
+        c->tail_len = rx->reply_len;
+        c->tail_off = 0;
+        c->bye_pending = true;
+        c->lost_err = rx->bye_err;
+    } else if (c->ctl_off == 0) { /* only the latest needs its answer */
+        memcpy(c->ctl, rx->reply, rx->reply_len);
+        c->ctl_len = rx->reply_len;
+        if (conn_flush(c) != 0)
+            c->broken = true;
+        c->tell_writable = c->out_full && conn_unsent(c) <= c->sndbuf / 2;
+    }
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The framer said its last word (in tail): the pipe goes, output is
+   trimmed to the message partly out (cutting it would break the framing),
+   the last word follows it, and the peer has BYE_WAIT_MS to close. The
+   connection's loop. */
+static void conn_bye(struct conn *c)
+{
+    FM_ASSERT_ON_LOOP(c->loop);
+    conn_forget(c);
+    pthread_mutex_lock(&c->rx_lock);
+    conn_drop_input(c);
+    pthread_mutex_lock(&c->lock);
+    conn_wait_write(c);
+    struct fm_msg keep, m;
+    bool kept = c->out_off > 0 && fm_msgq_pop(&c->outq, &keep);
+    while (fm_msgq_pop(&c->outq, &m))
+        fm_msg_term(&m);
+    if (kept && fm_msgq_push(&c->outq, &keep) != 0) {
+        fm_msg_term(&keep);
+        c->broken = true;
+    }
+    if (!kept)
+        c->out_off = 0;
+    c->bye_pending = false;
+    c->rx_paused = false;
+    c->state = CS_LINGER;
+    if (!c->broken && conn_flush(c) != 0)
+        c->broken = true;
+    if (!c->broken && !conn_pending(c))
+        conn_shut(c);
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->rx_lock);
+    c->deadline = fm_now_ms() + BYE_WAIT_MS;
+    fm_timer_schedule(&c->timer, BYE_WAIT_MS);
 }
 
 /* Cut complete messages out of rbuf (the framer's parse), until the
@@ -993,35 +1161,63 @@ static int conn_parse(struct conn *c, bool *full, bool past_full)
         if (err)
             return err;
     }
+    uint8_t reply[FM_STREAM_REPLY_MAX];
     struct fm_stream_rx rx = {
         .pipe = c->pipe,
         .in = c->rbuf + pos,
         .len = c->rlen - pos,
         .full = *full,
         .past_full = past_full,
+        .reply = reply,
     };
     err = c->fr->parse(c->fs, &rx);
     *full = rx.full;
     c->rx_held = rx.held;
+    c->fr_midway = rx.midway;
+    conn_take_reply(c, &rx);
     pos += rx.used;
-    if (!err && rx.big_size) {
+    if (!err && !rx.bye && rx.big_size) {
         size_t have = rx.len - rx.used;
+        c->bigm = rx.big_msg ? rx.big_msg : &c->big;
         c->big_size = rx.big_size;
-        c->big_got = c->big_cap = 0;
+        c->big_got = rx.big_msg ? rx.big_from : 0;
+        c->big_cap = c->bigm->body ? fm_msg_size(c->bigm) : 0;
         if ((err = big_reserve(c, have)) != 0) {
             c->big_size = 0;
         } else {
-            memcpy(fm_msg_body(&c->big), rx.in + rx.used, have);
-            c->big_got = have;
+            memcpy(fm_msg_body(c->bigm) + c->big_got, rx.in + rx.used, have);
+            c->big_got += have;
             pos = c->rlen;
         }
     }
+    if (rx.bye)
+        pos = c->rlen; /* nothing more is read */
     if (pos == c->rlen) {
         c->rlen = 0; /* the usual case: every byte was cut */
     } else if (pos) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;
     }
+    return err;
+}
+
+/* A body read into place is complete: delivered, or the framer's. */
+static int conn_big_done(struct conn *c, bool *full)
+{
+    bool mine = c->bigm == &c->big;
+    c->big_size = c->big_got = c->big_cap = 0;
+    c->after_big = true;
+    if (mine) {
+        *full |= conn_deliver(c, &c->big);
+        return 0;
+    }
+    uint8_t reply[FM_STREAM_REPLY_MAX];
+    struct fm_stream_rx rx = {.pipe = c->pipe, .full = *full, .reply = reply};
+    int err = c->fr->big_done(c->fs, &rx);
+    *full = rx.full;
+    c->fr_midway = rx.midway;
+    c->bigm = &c->big;
+    conn_take_reply(c, &rx);
     return err;
 }
 
@@ -1059,6 +1255,8 @@ static int conn_read(struct conn *c, bool past_full)
             if (err)
                 return err;
         }
+        if (c->bye_pending)
+            return 0; /* the framer said its last word: conn_bye */
         if (full && !past_full) {
             if (conn_pause(c))
                 return 0;
@@ -1071,7 +1269,7 @@ static int conn_read(struct conn *c, bool past_full)
         if (c->big_size) {
             if (c->big_got == c->big_cap && big_reserve(c, 0) != 0)
                 return ENOMEM;
-            dst = fm_msg_body(&c->big) + c->big_got;
+            dst = fm_msg_body(c->bigm) + c->big_got;
             room = c->big_cap - c->big_got;
         } else {
             if (!c->rbuf) {
@@ -1112,9 +1310,9 @@ static int conn_read(struct conn *c, bool past_full)
         if (c->big_size) {
             c->big_got += (size_t) n;
             if (c->big_got == c->big_size) {
-                c->big_size = c->big_got = c->big_cap = 0;
-                c->after_big = true;
-                full |= conn_deliver(c, &c->big);
+                int err = conn_big_done(c, &full);
+                if (err)
+                    return err;
             }
         } else {
             c->rlen += (size_t) n;
@@ -1124,12 +1322,14 @@ static int conn_read(struct conn *c, bool past_full)
             if (err)
                 return err;
         }
+        if (c->bye_pending)
+            return 0;
         if ((size_t) n < room) {
             drained = true; /* a short read: the kernel buffer is empty */
             break;
         }
     }
-    if (got && c->state == CS_ACTIVE && (c->big_size || c->rlen))
+    if (got && c->state == CS_ACTIVE && (c->big_size || c->rlen || c->fr_midway))
         conn_watch_stall(c);
     if (full && conn_pause(c))
         return 0;
@@ -1179,6 +1379,13 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
         ev |= FM_EV_IN | FM_EV_OUT; /* write the header, read what came along */
     }
     pthread_mutex_lock(&c->lock);
+    if (c->bye_pending && !c->broken && c->state == CS_ACTIVE) {
+        pthread_mutex_unlock(&c->lock);
+        conn_bye(c); /* a claiming receiver parsed the framer's last word */
+        fm_run_deferred();
+        return;
+    }
+    c->tell_writable = false;
     /* A session reads on any event (a write may have brought its input
        in), but never while the inbound queue is full: that would take all
        a peer sends past NN_RCVBUF. */
@@ -1217,21 +1424,26 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
            even that fail), but whole messages it sent before dying are in
            our kernel: they are delivered, only the rest is lost. */
         (void) conn_read(c, true);
+    bool bye = c->bye_pending;
     pthread_mutex_unlock(&c->rx_lock);
     if (err)
         conn_destroy(c, err);
+    else if (bye && c->state == CS_ACTIVE)
+        conn_bye(c);
     fm_run_deferred();
 }
 
-/* On the connection's loop: start the header exchange. */
+/* On the connection's loop: start the opening exchange (or, handed over
+   with it done, go active at once). */
 static void conn_begin(struct conn *c)
 {
+    FM_ASSERT_ON_LOOP(c->loop);
     c->begun = true;
-    if (c->sops) {
+    if (c->sops && !c->sess) {
         /* The session (TLS) is made on the connection's own loop, which
            then runs every call into it. */
         int err = ENOMEM;
-        c->sess = c->sops->start(c->owner->ep, c->fd, c->accepted, &err);
+        c->sess = c->sops->start(c->owner->args.session, c->owner->ep, c->fd, c->accepted, &err);
         if (!c->sess) {
             conn_destroy(c, err);
             return;
@@ -1243,10 +1455,24 @@ static void conn_begin(struct conn *c)
         conn_destroy(c, -rc);
         return;
     }
+    if (c->adopted_peer >= 0) {
+        rc = conn_established(c, c->adopted_peer);
+        if (rc) {
+            conn_destroy(c, rc);
+            return;
+        }
+        pthread_mutex_lock(&c->lock);
+        if (conn_flush(c) != 0)
+            c->broken = true;
+        conn_update_events(c);
+        pthread_mutex_unlock(&c->lock);
+        conn_on_event(&c->watch, FM_EV_IN); /* what came along, and what follows */
+        return;
+    }
     /* The deadline covers a session's handshake too (a peer that stalls
        in it is dropped like one that never sends its SP header). */
-    c->deadline = fm_now_ms() + HS_TIMEOUT_MS;
-    fm_timer_schedule(&c->timer, HS_TIMEOUT_MS);
+    c->deadline = fm_now_ms() + c->fr->greet_ms;
+    fm_timer_schedule(&c->timer, c->fr->greet_ms);
     if (c->sess) {
         conn_on_event(&c->watch, 0); /* the session speaks first */
         return;
@@ -1279,6 +1505,71 @@ static void conn_on_release(void *arg)
     fm_run_deferred();
 }
 
+/* A connection of e on fd, counted and listed, not begun; NULL (fd
+   closed, the failure counted) when out of memory. Endpoint's loop, or a
+   thread handing an accepted one over (fm_stream_adopt). */
+static struct conn *conn_make(struct stream_ep *e, int fd, bool accepted)
+{
+    const struct fm_stream_framer *fr = e->tp->framer;
+    struct conn *c = calloc(1, sizeof(*c) + fr->state_size);
+    bool long_open = fr->open_max > FM_STREAM_OPEN_INLINE;
+    uint8_t *pre = c && long_open ? malloc(fr->open_max) : NULL;
+    struct fm_pipe *p = c && (pre || !long_open) ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
+    if (!p) {
+        free(pre);
+        free(c);
+        fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
+        close(fd);
+        return NULL;
+    }
+    c->pipe = p;
+    p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
+    p->inq_resume = p->inq_limit - p->inq_limit / 4;
+    c->loop = accepted ? fm_loop_pick() : e->loop;
+    c->fr = fr;
+    c->fs = c->fstate;
+    c->pre = pre ? pre : c->pre_inline;
+    c->pre_len = fr->open(c->fs, e->args.framer, e->ep, accepted, c->pre);
+    if (c->pre_len == 0 && pre) {
+        free(pre); /* nothing to say first (a ws server: its 101 comes later) */
+        c->pre = c->pre_inline;
+    }
+    c->head_len = fr->head_len(c->fs);
+    c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
+    c->accepted = accepted;
+    c->adopted_peer = -1;
+    c->fd = fd;
+    c->state = CS_HANDSHAKE;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->rx_lock, NULL);
+    pthread_cond_init(&c->write_done, NULL);
+    fm_msgq_init(&c->outq);
+    fm_msg_init_empty(&c->big);
+    c->bigm = &c->big;
+    fm_timer_init(&c->timer, c->loop, conn_on_timer, c);
+    fm_timer_init(&c->release, c->loop, conn_on_release, c);
+    fm_timer_init(&c->idle, c->loop, conn_on_idle, c);
+    atomic_init(&c->idle_armed, false);
+    c->sops = e->tp->session;
+
+    c->owner = e;
+    pthread_mutex_lock(&e->lock);
+    fm_list_insert_tail(&e->conns, &c->ep_node);
+    pthread_mutex_unlock(&e->lock);
+    /* Current first: whoever sees the connection counted as accepted sees
+       it as current too, until it is gone (fuzz_stream's wait_idle). */
+    fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
+    fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
+    if (!e->tp->session)
+        fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
+    if (accepted) {
+        set_kernel_buffers(e->ep, fd);
+        if (e->tp->tune)
+            e->tp->tune(e->ep, fd);
+    }
+    return c;
+}
+
 /* A descriptor is connected (accepted or dialled): make it a connection.
    A dialled one stays on the endpoint's loop (a connector has one
    connection, whose end it must see at once to dial again); an accepted
@@ -1286,6 +1577,7 @@ static void conn_on_release(void *arg)
    endpoint's list is under the endpoint lock). Endpoint's loop. */
 static void conn_start(struct stream_ep *e, int fd, bool accepted)
 {
+    FM_ASSERT_ON_LOOP(e->loop);
     int refused = e->tp->admit ? e->tp->admit(e->ep, fd) : 0;
     if (refused) {
         /* Counted before the close: a peer that sees its connection end
@@ -1298,57 +1590,14 @@ static void conn_start(struct stream_ep *e, int fd, bool accepted)
         }
         return;
     }
-    const struct fm_stream_framer *fr = e->tp->framer;
-    struct conn *c = calloc(1, sizeof(*c) + fr->state_size);
-    struct fm_pipe *p = c ? fm_pipe_create(e->ep, &conn_ops, c) : NULL;
-    if (!p) {
-        free(c);
-        fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPT_ERRORS : FM_STAT_CONNECT_ERRORS, 1);
-        close(fd);
+    struct conn *c = conn_make(e, fd, accepted);
+    if (!c) {
         if (!accepted)
             ep_schedule_retry(e);
         return;
     }
-    c->pipe = p;
-    p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
-    p->inq_resume = p->inq_limit - p->inq_limit / 4;
-    c->loop = accepted ? fm_loop_pick() : e->loop;
-    c->fr = fr;
-    c->fs = c->fstate;
-    c->pre_len = fr->open(c->fs, e->tp->framer_arg, e->ep, accepted, c->pre);
-    c->head_len = fr->head_len(c->fs);
-    c->sndbuf = e->ep->sndbuf > 0 ? (size_t) e->ep->sndbuf : 1;
-    c->accepted = accepted;
-    c->fd = fd;
-    c->state = CS_HANDSHAKE;
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_mutex_init(&c->rx_lock, NULL);
-    pthread_cond_init(&c->write_done, NULL);
-    fm_msgq_init(&c->outq);
-    fm_msg_init_empty(&c->big);
-    fm_timer_init(&c->timer, c->loop, conn_on_timer, c);
-
-    fm_timer_init(&c->release, c->loop, conn_on_release, c);
-    fm_timer_init(&c->idle, c->loop, conn_on_idle, c);
-    atomic_init(&c->idle_armed, false);
-
-    c->owner = e;
-    pthread_mutex_lock(&e->lock);
-    fm_list_insert_tail(&e->conns, &c->ep_node);
-    pthread_mutex_unlock(&e->lock);
-    /* Current first: whoever sees the connection counted as accepted sees
-       it as current too, until it is gone (fuzz_stream's wait_idle). */
-    fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, 1);
-    fm_stat_add(e->sock, accepted ? FM_STAT_ACCEPTED : FM_STAT_ESTABLISHED, 1);
-    if (!e->tp->session)
-        fm_ep_clear_error(e->ep); /* the endpoint works again (a session's: at the SP header) */
     if (!accepted)
         e->active = c;
-    if (accepted)
-        set_kernel_buffers(e->ep, fd);
-    if (accepted && e->tp->tune)
-        e->tp->tune(e->ep, fd);
-    c->sops = e->tp->session;
     if (c->loop == e->loop)
         conn_begin(c);
     else
@@ -1378,6 +1627,14 @@ static void conn_let_go(struct conn *c, struct stream_ep *e)
     uint64_t now = fm_now_ms();
     pthread_mutex_lock(&c->lock);
     c->rx_paused = false;
+    if (c->fr->goodbye && !c->broken && !c->tail_len &&
+        (c->tail || (c->tail = malloc(FM_STREAM_REPLY_MAX)))) {
+        /* The framer's goodbye (ws close frame) after all that is queued. */
+        c->tail_len = c->fr->goodbye(c->fs, c->tail);
+        c->tail_off = 0;
+        if (conn_flush(c) != 0)
+            c->broken = true;
+    }
     if (conn_pending(c) && !c->broken)
         c->state = CS_LINGER;
     else
@@ -1627,7 +1884,8 @@ static void ep_start_task(void *arg)
     fm_run_deferred();
 }
 
-static struct stream_ep *ep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
+static struct stream_ep *ep_new(struct fm_ep *ep, const struct fm_stream_tp *tp,
+                                struct fm_stream_args args)
 {
     struct stream_ep *e = calloc(1, sizeof(*e));
     if (!e)
@@ -1635,6 +1893,7 @@ static struct stream_ep *ep_new(struct fm_ep *ep, const struct fm_stream_tp *tp)
     e->ep = ep;
     e->sock = ep->sock;
     e->tp = tp;
+    e->args = args;
     e->lfd = e->cfd = -1;
     fm_list_init(&e->conns);
     e->loop = fm_loop_pick();
@@ -1657,9 +1916,9 @@ static void ep_free(struct stream_ep *e)
 }
 
 int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
-                     const char *unlink_path)
+                     const char *unlink_path, struct fm_stream_args args)
 {
-    struct stream_ep *e = ep_new(ep, tp);
+    struct stream_ep *e = ep_new(ep, tp, args);
     if (!e)
         return -ENOMEM;
     struct stat st;
@@ -1680,14 +1939,61 @@ int fm_stream_listen(struct fm_ep *ep, const struct fm_stream_tp *tp, int fd,
 }
 
 int fm_stream_connect(struct fm_ep *ep, const struct fm_stream_tp *tp,
-                      const struct fm_stream_target *target)
+                      const struct fm_stream_target *target, struct fm_stream_args args)
 {
-    struct stream_ep *e = ep_new(ep, tp);
+    struct stream_ep *e = ep_new(ep, tp, args);
     if (!e)
         return -ENOMEM;
     e->target = *target;
     ep->tdata = e;
     fm_loop_post(e->loop, ep_start_task, e);
+    return 0;
+}
+
+int fm_stream_serve(struct fm_ep *ep, const struct fm_stream_tp *tp, struct fm_stream_args args)
+{
+    struct stream_ep *e = ep_new(ep, tp, args);
+    if (!e)
+        return -ENOMEM;
+    ep->tdata = e;
+    return 0;
+}
+
+int fm_stream_adopt(struct fm_ep *ep, int fd, void *sess, int peer, const void *opening,
+                    size_t opening_len, const void *input, size_t input_len)
+{
+    struct stream_ep *e = ep->tdata;
+    uint8_t *pre = opening_len ? malloc(opening_len) : NULL;
+    uint8_t *rbuf = input_len ? malloc(RBUF_SIZE) : NULL;
+    bool ready = (!opening_len || pre) && (!input_len || rbuf) && input_len <= RBUF_SIZE;
+    struct conn *c = ready ? conn_make(e, fd, true) : NULL; /* closes fd on failure */
+    if (!c) {
+        if (!ready)
+            close(fd);
+        free(pre);
+        free(rbuf);
+        if (sess)
+            e->tp->session->destroy(sess);
+        return -ENOMEM;
+    }
+    c->sess = sess;
+    c->adopted_peer = peer;
+    if (opening_len) {
+        if (c->pre != c->pre_inline)
+            free(c->pre);
+        memcpy(pre, opening, opening_len);
+        c->pre = pre;
+        c->pre_len = opening_len;
+        c->pre_off = 0;
+    }
+    if (input_len) {
+        memcpy(rbuf, input, input_len);
+        c->rbuf = rbuf;
+        c->rlen = input_len;
+        c->rx_held = true; /* cut before anything is read */
+        conn_arm_idle(c);
+    }
+    fm_loop_post(c->loop, conn_begin_task, c);
     return 0;
 }
 

@@ -245,7 +245,7 @@ static int tcp_bind(struct fm_ep *ep)
     int fd = fm_tcp_listen(&ss, &len, any, ep->ipv4only);
     if (fd < 0)
         return fd;
-    rc = fm_stream_listen(ep, &tcp_stream, fd, NULL);
+    rc = fm_stream_listen(ep, &tcp_stream, fd, NULL, (struct fm_stream_args){0});
     if (rc)
         close(fd);
     return rc;
@@ -303,7 +303,7 @@ static int tcp_connect(struct fm_ep *ep)
     int rc = fm_tcp_parse_connect(addr_of(ep), ep->ipv4only, &t);
     if (rc)
         return rc;
-    return fm_stream_connect(ep, &tcp_stream, &t);
+    return fm_stream_connect(ep, &tcp_stream, &t, (struct fm_stream_args){0});
 }
 
 /* As the stock library: every option of this level is an int, so a value

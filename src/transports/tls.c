@@ -489,7 +489,8 @@ static void report(struct tls_sess *s, int err)
     else
         snprintf(detail, sizeof(detail), "%s", reason ? reason : "TLS failure");
     ERR_clear_error();
-    fm_ep_report_error_detail(s->ep, err, detail);
+    if (s->ep)
+        fm_ep_report_error_detail(s->ep, err, detail);
 }
 
 /* After a failed call: 0 and *wants set when it must wait, else -errno. */
@@ -515,9 +516,9 @@ static int ssl_failure(struct tls_sess *s, int r, uint32_t *wants)
     return -EPROTO;
 }
 
-static void *sess_start(struct fm_ep *ep, int fd, bool accepted, int *err)
+static void *sess_start(const void *sarg, struct fm_ep *ep, int fd, bool accepted, int *err)
 {
-    struct tls_ep *t = (struct tls_ep *) ep->tpobj;
+    const struct tls_ep *t = sarg;
     struct tls_sess *s = calloc(1, sizeof(*s));
     BIO *b = s ? nosig_bio(fd) : NULL;
     if (!b || !(s->ssl = SSL_new(t->ctx))) {
@@ -557,7 +558,7 @@ static int sess_handshake(void *arg)
     int rc = ssl_failure(s, r, &s->hs_wants);
     if (rc == 0)
         return -EAGAIN;
-    if (rc != -EPROTO) {
+    if (rc != -EPROTO && s->ep) {
         /* A plain peer or one gone mid-handshake: say so too. */
         char detail[64];
         snprintf(detail, sizeof(detail), "TLS handshake: %s", strerror(-rc));
@@ -734,7 +735,7 @@ static int tls_bind(struct fm_ep *ep)
     int fd = fm_tcp_listen(&ss, &len, any, ep->ipv4only);
     if (fd < 0)
         return fd;
-    rc = fm_stream_listen(ep, &tls_stream, fd, NULL);
+    rc = fm_stream_listen(ep, &tls_stream, fd, NULL, (struct fm_stream_args){.session = ep->tpobj});
     if (rc)
         close(fd);
     return rc;
@@ -764,7 +765,7 @@ static int tls_connect(struct fm_ep *ep)
         *pct = '\0';
     if ((rc = make_ctx(ep, host)) != 0)
         return rc;
-    return fm_stream_connect(ep, &tls_stream, &t);
+    return fm_stream_connect(ep, &tls_stream, &t, (struct fm_stream_args){.session = ep->tpobj});
 }
 
 const struct fm_transport fm_tls = {
