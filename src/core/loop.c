@@ -99,13 +99,15 @@ static void pool_init(void)
     }
 }
 
+static bool try_start(struct fm_loop *l);
+
 struct fm_loop *fm_loop_pick(void)
 {
     pthread_once(&pool.once, pool_init);
     /* The loop with the fewest descriptors, ties broken round robin so that
        timers-only objects spread too. */
     unsigned start = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed);
-    struct fm_loop *best = NULL;
+    struct fm_loop *best = NULL, *running = NULL;
     int best_load = 0;
     for (int k = 0; k < pool.count; k++) {
         struct fm_loop *l = &pool.loops[(start + (unsigned) k) % (unsigned) pool.count];
@@ -114,17 +116,32 @@ struct fm_loop *fm_loop_pick(void)
             best = l;
             best_load = load;
         }
+        if (!running && atomic_load_explicit(&l->started, memory_order_acquire))
+            running = l;
     }
-    return best;
+    if (try_start(best))
+        return best;
+    if (running)
+        return running; /* out of descriptors for another: share one */
+    abort(); /* out of descriptors at library start: nothing can work */
 }
 
-static void loop_start(struct fm_loop *l)
+/* false when the descriptors or the thread cannot be had (a process at
+   its descriptor limit): fm_loop_pick then takes a running loop. */
+static bool loop_start(struct fm_loop *l)
 {
     if (l->epfd < 0) {
-        l->epfd = epoll_create1(EPOLL_CLOEXEC);
-        l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (l->epfd < 0 || l->wakefd < 0)
-            abort(); /* out of descriptors at library start: nothing can work */
+        int epfd = epoll_create1(EPOLL_CLOEXEC);
+        int wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (epfd < 0 || wakefd < 0) {
+            if (epfd >= 0)
+                close(epfd);
+            if (wakefd >= 0)
+                close(wakefd);
+            return false;
+        }
+        l->epfd = epfd;
+        l->wakefd = wakefd;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
         epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev);
     }
@@ -133,20 +150,28 @@ static void loop_start(struct fm_loop *l)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&l->thread, NULL, loop_main, l) != 0)
-        abort();
+    int rc = pthread_create(&l->thread, NULL, loop_main, l);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return false;
     atomic_store_explicit(&l->started, true, memory_order_release);
+    return true;
+}
+
+static bool try_start(struct fm_loop *l)
+{
+    if (atomic_load_explicit(&l->started, memory_order_acquire))
+        return true;
+    pthread_mutex_lock(&pool.start_lock);
+    bool ok = atomic_load_explicit(&l->started, memory_order_relaxed) || loop_start(l);
+    pthread_mutex_unlock(&pool.start_lock);
+    return ok;
 }
 
 static void ensure_started(struct fm_loop *l)
 {
-    if (atomic_load_explicit(&l->started, memory_order_acquire))
-        return;
-    pthread_mutex_lock(&pool.start_lock);
-    if (!atomic_load_explicit(&l->started, memory_order_relaxed))
-        loop_start(l);
-    pthread_mutex_unlock(&pool.start_lock);
+    if (!try_start(l))
+        abort(); /* only fm_loop_pick hands out loops, and it starts them */
 }
 
 static bool on_loop_thread(const struct fm_loop *l) { return self == l; }
