@@ -11,7 +11,7 @@ extern const struct fm_transport fm_inproc;
 extern const struct fm_transport fm_tcp, fm_ipc;
 extern const struct fm_transport fm_ws;
 #ifdef FM_HAVE_TLS
-extern const struct fm_transport fm_tls;
+extern const struct fm_transport fm_tls, fm_wss;
 #endif
 
 const struct fm_proto *const fm_protocols[] = {
@@ -28,6 +28,7 @@ const struct fm_transport *const fm_transports[] = {
     &fm_ws,
 #ifdef FM_HAVE_TLS
     &fm_tls,
+    &fm_wss,
 #endif
     NULL,
 };

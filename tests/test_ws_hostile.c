@@ -834,9 +834,10 @@ static void test_client(void)
         CHECK(raw_eof(fd, 10));
         close(fd);
     }
-    CHECK(stat_of(req, NN_STAT_ESTABLISHED_CONNECTIONS) == 0);
-    /* Each was taken, then botched: broken connections, not connect
-       errors (those mean nobody took the connection). */
+    /* Established at TCP connect (as stock counts it), each was taken,
+       then botched: broken connections, not connect errors (those mean
+       nobody took the connection). */
+    CHECK(stat_of(req, NN_STAT_ESTABLISHED_CONNECTIONS) >= (int64_t) (sizeof(bad) / sizeof(bad[0])));
     CHECK(WAIT_FOR(stat_of(req, NN_STAT_BROKEN_CONNECTIONS) >=
                        (int64_t) (sizeof(bad) / sizeof(bad[0])),
                    10));
@@ -879,7 +880,7 @@ static void test_client(void)
     send_frame(fd, 0x82, rep, 8, false);
     char buf[16];
     CHECK(nn_recv(req, buf, sizeof(buf), 0) == 4 && memcmp(buf, "answ", 4) == 0);
-    CHECK(stat_of(req, NN_STAT_ESTABLISHED_CONNECTIONS) == 1);
+    CHECK(stat_of(req, NN_STAT_ESTABLISHED_CONNECTIONS) >= botched + 1);
     CHECK(stat_of(req, NN_STAT_CURRENT_EP_ERRORS) == 0);
 
     /* A masked frame from the server breaks the rules: 1002, and the
@@ -892,8 +893,7 @@ static void test_client(void)
     /* The server's close is echoed (masked), then the client goes. */
     fd = serve_request(lfd, "/api/v1?k=v", "rep.sp.nanomsg.org", accept);
     answer(fd, accept, "rep.sp.nanomsg.org");
-    CHECK(WAIT_FOR(stat_of(req, NN_STAT_ESTABLISHED_CONNECTIONS) == 2, 10));
-    send_frame(fd, 0x88, "\x03\xe9", 2, false);
+    send_frame(fd, 0x88, "\x03\xe9", 2, false); /* right behind the 101 */
     bool echoed = false;
     while (read_frame(fd, &f, 10))
         if (f.b0 == 0x88) {
@@ -907,7 +907,12 @@ static void test_client(void)
     /* And the client's own close at nn_close: a masked 1000. */
     fd = serve_request(lfd, "/api/v1?k=v", "rep.sp.nanomsg.org", accept);
     answer(fd, accept, "rep.sp.nanomsg.org");
-    CHECK(WAIT_FOR(stat_of(req, NN_STAT_ESTABLISHED_CONNECTIONS) == 3, 10));
+    /* The 101 taken: the socket has its pipe again, and its request comes. */
+    CHECK(nn_send(req, "again", 5, NN_DONTWAIT) == 5);
+    bool asked = false;
+    while (!asked && read_frame(fd, &f, 10))
+        asked = f.b0 == 0x82;
+    CHECK(asked);
     nn_close(req);
     echoed = false;
     while (read_frame(fd, &f, 10))

@@ -456,6 +456,9 @@ static inline bool fm_pipe_may_send(struct fm_pipe *p, bool *writable)
 /* An NN_SOL_SOCKET option's value as set now (NN_LINGER too, though
    nn_getsockopt reads it as 0). Any thread, with or without the lock. */
 int fm_sock_opt_int(struct fm_sock *s, int option);
+/* An int option of a transport level as set now (ws reads NN_TCP_NODELAY
+   for each connection it makes); -1 for none. Takes the socket lock. */
+int fm_sock_tpopt_int(struct fm_sock *s, int level, int option);
 /* NN_RCVMAXSIZE as set now, SIZE_MAX for no limit: a stream transport
    checks every incoming message against it, so a limit set on a live
    connection applies to its next message, as in stock. Any thread, no
@@ -580,6 +583,7 @@ struct fm_ep {
     atomic_bool sndbuf_set, rcvbuf_set; /* by the application, not defaults */
     atomic_int tpopts[FM_MAX_TRANSPORT_OPTS + 1];
     struct fm_tpobj *tpobj; /* the socket's at creation (may be NULL) */
+    struct fm_tpobj *tpobj_extra; /* of the transport's extra_level, likewise */
     atomic_int last_error; /* 0 while healthy */
     /* NN_PRINT_ERRORS: when the endpoint's last line was printed, and how
        often the same error came back since without a line. */
@@ -608,6 +612,10 @@ struct fm_transport {
        (nothing set yet). */
     int (*setopt_obj)(int option, const void *val, size_t len, struct fm_tpobj **obj);
     int (*getopt_obj)(int option, const struct fm_tpobj *obj, void *val, size_t *len);
+    /* A second option level whose object the endpoints take too (wss:
+       the TLS options); 0 for none. A transport whose level another has
+       already takes that one's options (wss: ws's). */
+    int extra_level;
 };
 
 /* Registries: the list of protocols and transports lives outside the core

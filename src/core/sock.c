@@ -257,6 +257,19 @@ int fm_sock_opt_int(struct fm_sock *s, int option)
     return d && d->kind == OPT_INT ? atomic_load(&s->opt.val[option]) : -1;
 }
 
+static const struct fm_transport *transport_by_level(int level, int *index);
+
+int fm_sock_tpopt_int(struct fm_sock *s, int level, int option)
+{
+    int t, v = -1;
+    if (option < 0 || option > FM_MAX_TRANSPORT_OPTS || !transport_by_level(level, &t))
+        return -1;
+    fm_sock_lock(s);
+    v = s->tpopts[t][option];
+    fm_sock_unlock(s);
+    return v;
+}
+
 size_t fm_sock_rcvmax(struct fm_sock *s)
 {
     int v = atomic_load_explicit(&s->opt.val[NN_RCVMAXSIZE], memory_order_relaxed);
@@ -359,6 +372,7 @@ int nn_socket(int domain, int protocol)
 static void ep_free(struct fm_ep *ep)
 {
     fm_tpobj_unref(ep->tpobj);
+    fm_tpobj_unref(ep->tpobj_extra);
     free(ep);
 }
 
@@ -765,9 +779,6 @@ static int add_endpoint(int id, const char *addr, bool bind)
         sock_release(s);
         return fail(err);
     }
-    int t = 0;
-    while (fm_transports[t] != tp)
-        t++;
     fm_sock_lock(s);
     ep->sock = s;
     ep->tp = tp;
@@ -775,7 +786,11 @@ static int add_endpoint(int id, const char *addr, bool bind)
     strcpy(ep->addr, addr);
     fm_list_init(&ep->sock_node);
     ep_take_opts(s, ep);
-    ep->tpobj = fm_tpobj_ref(s->tpobj[t]);
+    int lt = 0;
+    if (transport_by_level(tp->level, &lt))
+        ep->tpobj = fm_tpobj_ref(s->tpobj[lt]);
+    if (tp->extra_level && transport_by_level(tp->extra_level, &lt))
+        ep->tpobj_extra = fm_tpobj_ref(s->tpobj[lt]);
     /* Listed before the transport starts so that nn_close, racing with us,
        finds and stops it. */
     fm_list_insert_tail(&s->eps, &ep->sock_node);

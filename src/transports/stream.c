@@ -1456,14 +1456,18 @@ static void conn_begin(struct conn *c)
         return;
     }
     if (c->adopted_peer >= 0) {
+        /* Our answer goes first, as with the stock library: a socket that
+           then refuses the pipe (a PAIR already paired) closes after it. */
+        pthread_mutex_lock(&c->lock);
+        if (conn_flush(c) != 0)
+            c->broken = true;
+        pthread_mutex_unlock(&c->lock);
         rc = conn_established(c, c->adopted_peer);
         if (rc) {
             conn_destroy(c, rc);
             return;
         }
         pthread_mutex_lock(&c->lock);
-        if (conn_flush(c) != 0)
-            c->broken = true;
         conn_update_events(c);
         pthread_mutex_unlock(&c->lock);
         conn_on_event(&c->watch, FM_EV_IN); /* what came along, and what follows */
@@ -1948,6 +1952,12 @@ int fm_stream_connect(struct fm_ep *ep, const struct fm_stream_tp *tp,
     ep->tdata = e;
     fm_loop_post(e->loop, ep_start_task, e);
     return 0;
+}
+
+const struct fm_stream_args *fm_stream_args_of(const struct fm_ep *ep)
+{
+    const struct stream_ep *e = ep->tdata;
+    return e ? &e->args : NULL;
 }
 
 int fm_stream_serve(struct fm_ep *ep, const struct fm_stream_tp *tp, struct fm_stream_args args)

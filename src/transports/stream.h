@@ -206,6 +206,9 @@ int fm_stream_serve(struct fm_ep *ep, const struct fm_stream_tp *tp, struct fm_s
 int fm_stream_adopt(struct fm_ep *ep, int fd, void *sess, int peer, const void *opening,
                     size_t opening_len, const void *input, size_t input_len);
 
+/* The args an endpoint of the engine was made with (NULL: none). */
+const struct fm_stream_args *fm_stream_args_of(const struct fm_ep *ep);
+
 /* The fm_transport close hook of every stream transport. */
 void fm_stream_close(struct fm_ep *ep);
 

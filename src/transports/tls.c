@@ -16,6 +16,7 @@
    bytes until it succeeds (the engine counts them as sent). A peer that
    closes TCP without close_notify (NNG does) ends the stream normally. */
 #include "tcp_addr.h"
+#include "tls_ctx.h"
 
 #include <nanomsg/tls.h>
 
@@ -340,16 +341,17 @@ static int verify_anyway(int ok, X509_STORE_CTX *x)
     return 1;
 }
 
-static int make_ctx(struct fm_ep *ep, const char *host)
+int fm_tls_ctx_make(const struct fm_tpobj *opts, bool server, const char *host,
+                    struct fm_tpobj **out)
 {
-    const struct tls_opts *o = (const struct tls_opts *) ep->tpobj;
+    const struct tls_opts *o = (const struct tls_opts *) opts;
     struct tls_ep *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
     atomic_init(&t->base.refs, 1);
     t->base.free = tls_ep_free;
     int rc = -ENOMEM;
-    t->ctx = SSL_CTX_new(ep->bound ? TLS_server_method() : TLS_client_method());
+    t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (!t->ctx)
         goto fail;
     SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
@@ -361,7 +363,7 @@ static int make_ctx(struct fm_ep *ep, const char *host)
     if (o && o->certkey_pem) {
         if (load_certkey(t->ctx, o->certkey_pem) != 0)
             goto fail;
-    } else if (ep->bound) {
+    } else if (server) {
         goto fail; /* a server has to prove who it is */
     }
     if (o && o->ca_pem) {
@@ -372,15 +374,15 @@ static int make_ctx(struct fm_ep *ep, const char *host)
     }
     int mode = o ? o->auth_mode : NN_TLS_AUTH_DEFAULT;
     if (mode == NN_TLS_AUTH_DEFAULT)
-        mode = ep->bound ? NN_TLS_AUTH_NONE : NN_TLS_AUTH_REQUIRED;
+        mode = server ? NN_TLS_AUTH_NONE : NN_TLS_AUTH_REQUIRED;
     if (mode == NN_TLS_AUTH_NONE)
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
     else if (mode == NN_TLS_AUTH_OPTIONAL)
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, verify_anyway);
     else
-        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | (ep->bound ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                            NULL);
-    if (!ep->bound) {
+    if (!server) {
         const char *name = o && o->server_name ? o->server_name : host;
         snprintf(t->peer_name, sizeof(t->peer_name), "%s", name);
         struct in6_addr a;
@@ -389,13 +391,24 @@ static int make_ctx(struct fm_ep *ep, const char *host)
         t->sni = !t->peer_is_ip;
     }
     ERR_clear_error();
-    fm_tpobj_unref(ep->tpobj);
-    ep->tpobj = &t->base;
+    *out = &t->base;
     return 0;
 fail:
     ERR_clear_error();
     tls_ep_free(&t->base);
     return rc;
+}
+
+/* The endpoint's context replaces its options object. */
+static int make_ctx(struct fm_ep *ep, const char *host)
+{
+    struct fm_tpobj *ctx;
+    int rc = fm_tls_ctx_make(ep->tpobj, ep->bound, host, &ctx);
+    if (rc)
+        return rc;
+    fm_tpobj_unref(ep->tpobj);
+    ep->tpobj = ctx;
+    return 0;
 }
 
 /* ------------------------------------------------------------ session */
@@ -691,7 +704,7 @@ static void sess_destroy(void *arg)
     free(s);
 }
 
-static const struct fm_stream_session_ops tls_session = {
+const struct fm_stream_session_ops fm_tls_session = {
     .start = sess_start,
     .handshake = sess_handshake,
     .read = sess_read,
@@ -717,10 +730,28 @@ static void tls_tune(struct fm_ep *ep, int fd)
 static const struct fm_stream_tp tls_stream = {
     .framer = &fm_sp_framer,
     .tune = tls_tune,
-    .session = &tls_session,
+    .session = &fm_tls_session,
 };
 
 static const char *addr_of(struct fm_ep *ep) { return ep->addr + strlen(SCHEME); }
+
+void fm_tls_host_of(const char *a, char *host, size_t cap)
+{
+    /* After "local;", before the port, without brackets or an IPv6
+       scope. (a has passed fm_tcp_parse_connect: it has a colon.) */
+    const char *colon = strrchr(a, ':');
+    const char *semi = memchr(a, ';', (size_t) (colon - a));
+    const char *h = semi ? semi + 1 : a;
+    size_t hl = (size_t) (colon - h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    snprintf(host, cap, "%.*s", (int) hl, h);
+    char *pct = strchr(host, '%');
+    if (pct)
+        *pct = '\0';
+}
 
 static int tls_bind(struct fm_ep *ep)
 {
@@ -748,21 +779,8 @@ static int tls_connect(struct fm_ep *ep)
     int rc = fm_tcp_parse_connect(a, ep->ipv4only, &t);
     if (rc)
         return rc;
-    /* The host as written, for the certificate check: after "local;",
-       before the port, without brackets or an IPv6 scope. */
     char host[256];
-    const char *colon = strrchr(a, ':');
-    const char *semi = memchr(a, ';', (size_t) (colon - a));
-    const char *h = semi ? semi + 1 : a;
-    size_t hl = (size_t) (colon - h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    snprintf(host, sizeof(host), "%.*s", (int) hl, h);
-    char *pct = strchr(host, '%');
-    if (pct)
-        *pct = '\0';
+    fm_tls_host_of(a, host, sizeof(host));
     if ((rc = make_ctx(ep, host)) != 0)
         return rc;
     return fm_stream_connect(ep, &tls_stream, &t, (struct fm_stream_args){.session = ep->tpobj});
