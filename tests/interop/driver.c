@@ -30,7 +30,7 @@
 #define RUN_TIMEOUT_S 90.0
 #define READY_TIMEOUT_S 30.0
 
-static const char *certdir; /* wss: the peers' certificates */
+static const char *certdir; /* given tls_certs.sh: the certificates it made */
 
 struct child {
     const char *name;
