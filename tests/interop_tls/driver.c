@@ -137,6 +137,12 @@ static void made(int rc, const char *call, const char *addr)
     }
 }
 
+static void fm_connect(int s, int port)
+{
+    const char *addr = url("localhost", port);
+    made(nn_connect(s, addr), "nn_connect", addr);
+}
+
 /* femtomsg REP on the scheme with certkey (and, with ca, client
    certificates required); returns the port. */
 static int fm_rep(int s, const char *certkey, const char *ca)
@@ -201,7 +207,7 @@ static void fm_to_nng(const char *clientcert, const char *require_ca)
     CHECK(set_str(s, NN_TLS_CA_FILE, path("ca.pem")) == 0);
     if (clientcert)
         CHECK(set_str(s, NN_TLS_CERT_KEY_FILE, path(clientcert)) == 0);
-    made(nn_connect(s, url("localhost", port)), "nn_connect", url("localhost", port));
+    fm_connect(s, port);
     const size_t sizes[] = {0, 1, 100, 16385, 65536, 5 * 1024 * 1024};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         size_t n = sizes[i];
@@ -277,7 +283,7 @@ int main(int argc, char **argv)
     wait_line(&c, "ready");
     s = fm_sock(NN_REQ);
     CHECK(set_str(s, NN_TLS_CA_FILE, path("ca.pem")) == 0);
-    made(nn_connect(s, url("localhost", port)), "nn_connect", url("localhost", port));
+    fm_connect(s, port);
     CHECK(WAIT_FOR(nn_get_statistic(s, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
     int tmo = 300;
     nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo));
