@@ -14,6 +14,8 @@ perf/results/latest.json, latest.md and latest.png.
     perf/compare.py            # the full run, about 8 minutes on 2 cores
     perf/compare.py --quick    # about a minute, one repetition
     perf/compare.py --help     # everything else (filters, build dirs)
+    perf/compare.py --variants femtomsg --transports tls+tcp,wss
+                               # the TLS transports; wss runs only when named
 
 Python 3 standard library only; the plot needs matplotlib (Debian:
 python3-matplotlib) and is skipped with a warning without it.
@@ -41,16 +43,21 @@ MULTI_TOOLS = ["pubsub_fanout", "reqrep_device"]
 # Transports, data-driven: "inproc" runs the single-process tools, "pair"
 # a bound local_* and a connecting remote_* process. {port} and {path} are
 # filled per run. Adding a transport (ws, tls+tcp) is one entry here plus
-# its name in the "transports" list of the variants that have it.
+# its name in the "transports" list of the variants that have it. "tls":
+# the tools need certificates (made per run by tests/tls_certs.sh, they
+# reach the tools via PERF_TLS_DIR). "default": False leaves it out of the
+# matrix unless --transports names it.
 TRANSPORTS = {
     "inproc": {"kind": "inproc", "url": "inproc://perf-{n}"},
     "ipc": {"kind": "pair", "url": "ipc://{path}"},
     "tcp": {"kind": "pair", "url": "tcp://127.0.0.1:{port}"},
-    # femtomsg only (NNG's compat API has no TLS); certificates from
-    # tests/tls_certs.sh, made per run, reach the tools via PERF_TLS_DIR.
-    "tls+tcp": {"kind": "pair", "url": "tls+tcp://127.0.0.1:{port}"},
+    # femtomsg only (NNG's compat API has no TLS).
+    "tls+tcp": {"kind": "pair", "url": "tls+tcp://127.0.0.1:{port}", "tls": True},
     # The three nanomsg-API libraries; Debian's ZeroMQ is built without ws.
     "ws": {"kind": "pair", "url": "ws://127.0.0.1:{port}"},
+    # ws inside TLS: femtomsg only, as tls+tcp. Opt-in, so that the default
+    # matrix (and its time) stays the one docs/PERFORMANCE.md describes.
+    "wss": {"kind": "pair", "url": "wss://127.0.0.1:{port}", "tls": True, "default": False},
 }
 
 SIZES = [64, 1024, 65536, 1048576]
@@ -68,7 +75,7 @@ def variants(fm_build):
             "cflags": ["-I" + os.path.join(ROOT, "include")],
             "libs": ["-L" + fm_lib, "-Wl,-rpath," + fm_lib, "-lnanomsg"],
             "lib": "^" + re.escape(fm_lib) + "/libnanomsg\\.so",
-            "transports": ["inproc", "ipc", "tcp", "ws", "tls+tcp"],
+            "transports": ["inproc", "ipc", "tcp", "ws", "tls+tcp", "wss"],
             "tests": ["lat", "thr", "fanout", "device"],
         },
         "nanomsg": {
@@ -479,7 +486,9 @@ def main():
                     help="also run another femtomsg build (a patched tree, say) as variant NAME; "
                     "repeatable")
     ap.add_argument("--variants", help="comma-separated subset of: " + ",".join(variants(".")))
-    ap.add_argument("--transports", help="comma-separated subset of: " + ",".join(TRANSPORTS))
+    ap.add_argument("--transports", help="comma-separated subset of: " + ",".join(TRANSPORTS)
+                    + " (default: all but " + ",".join(
+                        t for t, d in TRANSPORTS.items() if not d.get("default", True)) + ")")
     ap.add_argument("--sizes", help="comma-separated message sizes in bytes")
     ap.add_argument("--tests", default="lat,thr,fanout,device", help="default: %(default)s")
     ap.add_argument("--subscribers", type=int, default=10)
@@ -508,7 +517,11 @@ def main():
             sys.exit("unknown variant %s" % n)
     if "raw-batch" in names and "raw" not in names:
         names.append("raw")  # its receiver
-    transports = a.transports.split(",") if a.transports else list(TRANSPORTS)
+    transports = a.transports.split(",") if a.transports else \
+        [t for t, d in TRANSPORTS.items() if d.get("default", True)]
+    for tp in transports:
+        if tp not in TRANSPORTS:
+            sys.exit("unknown transport %s" % tp)
     sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else SIZES
     tests = a.tests.split(",")
 
@@ -526,7 +539,7 @@ def main():
         log("      loads %s" % (meta["variants"][n]["loaded"] or ["no messaging library"]))
 
     tmp = tempfile.mkdtemp(prefix="fmperf-")
-    if "tls+tcp" in transports:
+    if any(TRANSPORTS[tp].get("tls") for tp in transports):
         tls_dir = os.path.join(tmp, "tls")
         sh(["sh", os.path.join(ROOT, "tests", "tls_certs.sh"), tls_dir])
         os.environ["PERF_TLS_DIR"] = tls_dir

@@ -42,8 +42,9 @@ static inline int nnp_socket(int domain, int protocol)
     if ((e = getenv("PERF_RCVBUF")) && (v = atoi(e)) > 0)
         nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVBUF, &v, sizeof(v));
 #ifdef NNP_TLS
-    /* tls+tcp (femtomsg only): PERF_TLS_DIR holds tests/tls_certs.sh's
-       output; every socket can both serve and verify. */
+    /* tls+tcp and wss (femtomsg only): PERF_TLS_DIR holds
+       tests/tls_certs.sh's output; every socket can both serve and
+       verify. */
     if ((e = getenv("PERF_TLS_DIR")) && *e) {
         char p[4096];
         snprintf(p, sizeof(p), "%s/server.pem", e);

@@ -3,13 +3,19 @@
    control lines each prints to the other, and checks that both finish the
    script. It links no messaging library itself.
 
-   usage: driver <femtomsg-peer> <other-peer> <tcp|ipc> <protocol>
+   usage: driver <femtomsg-peer> <other-peer> <tcp|ipc|wss|tls+tcp> <protocol>[,<protocol>...]
+                 [<tls_certs.sh>]
 
-   Four runs: femtomsg in role 0 and in role 1, each with femtomsg binding
-   and with femtomsg connecting ("linger" only femtomsg sending: the other
-   libraries do not flush at close). Ports and socket paths derive from the pid;
-   a port found in use is replaced by another. Exit 77 (skip) when a side
-   lacks the protocol. */
+   Per protocol, four runs: femtomsg in role 0 and in role 1, each with
+   femtomsg binding and with femtomsg connecting ("linger" only femtomsg
+   sending: the other libraries do not flush at close). Ports and socket
+   paths derive from the pid; a port found in use is replaced by another.
+   Given tls_certs.sh (wss, tls+tcp), the driver makes the certificates
+   with it in a fresh directory first and hands that to the peers. Every
+   address names 127.0.0.1 (NNG's ws serves only requests naming the host
+   it was bound to), ws ones with the path /interop. A run ends as soon as
+   either side fails. Exit 77 (skip) when a side lacks the protocol or
+   transport. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -23,6 +29,8 @@
 
 #define RUN_TIMEOUT_S 90.0
 #define READY_TIMEOUT_S 30.0
+
+static const char *certdir; /* given tls_certs.sh: the certificates it made */
 
 struct child {
     const char *name;
@@ -70,7 +78,7 @@ static int spawn(struct child *c, const char *prog, const char *proto, int role,
                races are not ours to report. */
             setenv("TSAN_OPTIONS", "report_bugs=0", 1);
         }
-        execl(prog, prog, proto, rolebuf, addr, bind ? "bind" : "connect", (char *) NULL);
+        execl(prog, prog, proto, rolebuf, addr, bind ? "bind" : "connect", certdir, (char *) NULL);
         perror(prog);
         _exit(127);
     }
@@ -183,14 +191,27 @@ static int run(const char *fm, const char *other, const char *proto, int fm_role
     int connector_ready = 0;
     while ((b.out >= 0 || c.out >= 0) && now_s() < end) {
         struct pollfd p[2] = {{.fd = b.out, .events = POLLIN}, {.fd = c.out, .events = POLLIN}};
-        if (poll(p, 2, 100) <= 0)
-            continue;
-        if (p[0].revents)
-            pump(&b, &c, NULL);
-        if (p[1].revents && pump(&c, &b, connector_ready ? NULL : "READY"))
-            connector_ready = 1;
+        if (poll(p, 2, 100) > 0) {
+            if (p[0].revents)
+                pump(&b, &c, NULL);
+            if (p[1].revents && pump(&c, &b, connector_ready ? NULL : "READY"))
+                connector_ready = 1;
+        }
+        /* A side that failed (or lacks the feature) would leave the other
+           waiting for it to its own timeouts: end the run now. */
+        reap(&b, 0);
+        reap(&c, 0);
+        if ((b.done && exit_code(&b)) || (c.done && exit_code(&c))) {
+            fprintf(stderr, "the %s ended first, with exit %d: the other is stopped\n",
+                    b.done && exit_code(&b) ? b.name : c.name,
+                    exit_code(b.done && exit_code(&b) ? &b : &c));
+            kill_child(&b);
+            kill_child(&c);
+            break;
+        }
     }
-    int timed_out = b.out >= 0 || c.out >= 0;
+    int ended_early = (b.done && exit_code(&b)) || (c.done && exit_code(&c));
+    int timed_out = !ended_early && (b.out >= 0 || c.out >= 0);
     if (timed_out) {
         fprintf(stderr, "run timed out\n");
         kill_child(&b);
@@ -210,30 +231,24 @@ static int run(const char *fm, const char *other, const char *proto, int fm_role
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The four runs (two for linger) of one protocol; counts what failed and
+   what was skipped. */
+static void run_protocol(const char *fm, const char *other, const char *tp, const char *proto,
+                         unsigned *port, int *failures, int *skipped)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s fm-peer other-peer tcp|ipc protocol\n", argv[0]);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    const char *fm = argv[1], *other = argv[2], *tp = argv[3], *proto = argv[4];
-    int failures = 0, skipped = 0;
-    /* Below the kernel's ephemeral range (32768 up), where outgoing
-       connections could take our port. */
-    unsigned port = 20000 + (unsigned) (getpid() * 37) % 12000;
     int roles = strcmp(proto, "linger") ? 2 : 1;
     for (int fm_role = 0; fm_role < roles; fm_role++)
         for (int fm_binds = 1; fm_binds >= 0; fm_binds--) {
             char addr[128];
             int rc;
             for (int attempt = 0;; attempt++) {
-                if (!strcmp(tp, "tcp"))
-                    snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%u", port);
+                if (!strcmp(tp, "ipc"))
+                    snprintf(addr, sizeof(addr), "ipc:///tmp/fm-interop-%d-%s-%d-%d-%d.ipc",
+                             (int) getpid(), proto, fm_role, fm_binds, attempt);
                 else
-                    snprintf(addr, sizeof(addr), "ipc:///tmp/fm-interop-%d-%d-%d-%d.ipc",
-                             (int) getpid(), fm_role, fm_binds, attempt);
-                port = 20000 + (port - 20000 + 1) % 12000;
+                    snprintf(addr, sizeof(addr), "%s://127.0.0.1:%u%s", tp, *port,
+                             strncmp(tp, "ws", 2) ? "" : "/interop");
+                *port = 20000 + (*port - 20000 + 1) % 12000;
                 double t0 = now_s();
                 rc = run(fm, other, proto, fm_role, fm_binds, addr);
                 if (!strncmp(addr, "ipc://", 6))
@@ -242,15 +257,53 @@ int main(int argc, char **argv)
                     printf("%s %s femtomsg role %d %s: %s (%.2f s)\n", tp, proto, fm_role,
                            fm_binds ? "binds" : "connects",
                            rc == 0 ? "ok" : rc == 77 ? "skipped" : "FAILED", now_s() - t0);
+                    fflush(stdout);
                     break;
                 }
             }
             if (rc == 77)
-                skipped++;
+                (*skipped)++;
             else if (rc != 0)
-                failures++;
+                (*failures)++;
         }
-    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s fm-peer other-peer tcp|ipc|wss|tls+tcp protocol[,protocol...] "
+                        "[tls_certs.sh]\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const char *fm = argv[1], *other = argv[2], *tp = argv[3];
+    char dir[64] = "/tmp/fm-interop-certs-XXXXXX", cmd[1024];
+    if (argc == 6) {
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            return 1;
+        }
+        snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", argv[5], dir);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "%s failed\n", cmd);
+            return 1;
+        }
+        certdir = dir;
+    }
+    int failures = 0, skipped = 0;
+    /* Below the kernel's ephemeral range (32768 up), where outgoing
+       connections could take our port. */
+    unsigned port = 20000 + (unsigned) (getpid() * 37) % 12000;
+    char protos[256];
+    snprintf(protos, sizeof(protos), "%s", argv[4]);
+    char *save = NULL;
+    for (char *proto = strtok_r(protos, ",", &save); proto; proto = strtok_r(NULL, ",", &save))
+        run_protocol(fm, other, tp, proto, &port, &failures, &skipped);
+    if (certdir) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    }
     if (failures)
         return 1;
     return skipped ? 77 : 0;

@@ -4,6 +4,13 @@
    constants differ), so every library runs exactly the same script.
 
    usage: peer <pair|reqrep|pubsub|pipeline|survey|bus|linger> <0|1> <addr> <bind|connect>
+               [<certdir>]
+
+   With certdir (tests/tls_certs.sh's output, for wss:// and tls+tcp://)
+   a binder serves server.pem and a connector checks the server's
+   certificate against ca.pem, each through its library's own API:
+   femtomsg's NN_TLS options, NNG's native endpoint options (its nanomsg
+   API has none).
 
    Role 0 is PAIR/BUS initiator, REQ, PUB, PUSH or SURVEYOR; role 1 is the
    other side. The two peers exchange messages of every size in SIZES,
@@ -14,8 +21,9 @@
    the PULL must still get them all. REQ/REP, PUB/SUB, SURVEYOR/RESPONDENT
    and BUS then play after_big: small messages and replaced requests right
    after a large message, none of which may be lost. Exit 0: success; 77: this
-   library lacks the protocol; 98: the address is in use (the driver picks
-   another port); anything else: failure, explained on stderr. */
+   library lacks the protocol (or the TLS to use certdir); 98: the
+   address is in use (the driver picks another port); anything else:
+   failure, explained on stderr. */
 #include <nanomsg/nn.h>
 #include <nanomsg/bus.h>
 #include <nanomsg/pair.h>
@@ -23,6 +31,15 @@
 #include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
 #include <nanomsg/survey.h>
+/* Which library's TLS API sets certificates: NNG's compat header names
+   itself; of the three, only femtomsg has <nanomsg/tls.h>. */
+#if defined(NNG_COMPAT_NN_H)
+#include <nng/nng.h>
+#elif defined(__has_include)
+#if __has_include(<nanomsg/tls.h>)
+#include <nanomsg/tls.h>
+#endif
+#endif
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -268,6 +285,63 @@ static void set_int(int s, int level, int opt, int v, const char *what)
         die(what);
 }
 
+/* nn_bind or nn_connect, with certdir's certificates when given (see the
+   top of the file). Exits 98 where the address is in use, 77 where this
+   library cannot take certificates, 1 on any other error. */
+static void add_endpoint(int s, const char *addr, int bind, const char *certdir)
+{
+    char file[PATH_MAX];
+    if (certdir)
+        snprintf(file, sizeof(file), "%s/%s", certdir, bind ? "server.pem" : "ca.pem");
+#if defined(NNG_COMPAT_NN_H)
+    if (certdir) {
+        nng_socket ns = {.id = (uint32_t) s}; /* its nanomsg API numbers sockets by NNG id */
+        int rv;
+        if (bind) {
+            nng_listener l;
+            if (!(rv = nng_listener_create(&l, ns, addr)) &&
+                !(rv = nng_listener_set_string(l, NNG_OPT_TLS_CERT_KEY_FILE, file)))
+                rv = nng_listener_start(l, 0);
+        } else {
+            /* mbedTLS, under Debian's NNG, matches only names, never the
+               IP address NNG must be dialled at (it serves only requests
+               naming the host it was bound to): the certificate's name. */
+            nng_dialer d;
+            if (!(rv = nng_dialer_create(&d, ns, addr)) &&
+                !(rv = nng_dialer_set_string(d, NNG_OPT_TLS_CA_FILE, file)) &&
+                !(rv = nng_dialer_set_string(d, NNG_OPT_TLS_SERVER_NAME, "localhost")))
+                rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK); /* as nn_connect: retried */
+        }
+        if (rv == NNG_EADDRINUSE)
+            exit(98);
+        if (rv == NNG_ENOTSUP) {
+            fprintf(stderr, "[%s] this NNG has no TLS for %s: skipped\n", tag, addr);
+            exit(77);
+        }
+        if (rv) {
+            fprintf(stderr, "[%s] %s %s: %s\n", tag, bind ? "listen" : "dial", addr,
+                    nng_strerror(rv));
+            exit(1);
+        }
+        return;
+    }
+#elif defined(NN_TLS)
+    if (certdir && nn_setsockopt(s, NN_TLS, bind ? NN_TLS_CERT_KEY_FILE : NN_TLS_CA_FILE, file,
+                                 strlen(file)) != 0)
+        die(bind ? "NN_TLS_CERT_KEY_FILE" : "NN_TLS_CA_FILE");
+#else
+    if (certdir) {
+        fprintf(stderr, "[%s] no TLS API: skipped\n", tag);
+        exit(77);
+    }
+#endif
+    if ((bind ? nn_bind(s, addr) : nn_connect(s, addr)) >= 0)
+        return;
+    if (errno == EADDRINUSE)
+        exit(98);
+    die(bind ? "nn_bind" : "nn_connect");
+}
+
 /* Check that we run on the library we were built for: a stray
    LD_LIBRARY_PATH must not turn a stock-vs-femtomsg run into femtomsg
    against itself. */
@@ -287,8 +361,8 @@ static void check_library(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s proto role addr bind|connect\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s proto role addr bind|connect [certdir]\n", argv[0]);
         return 2;
     }
     const char *proto = argv[1];
@@ -329,12 +403,7 @@ int main(int argc, char **argv)
     set_int(s, NN_SOL_SOCKET, NN_RECONNECT_IVL, 20, "RECONNECT_IVL");
     if (type == NN_SUB && nn_setsockopt(s, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) != 0)
         die("subscribe");
-    int rc = bind ? nn_bind(s, addr) : nn_connect(s, addr);
-    if (rc < 0) {
-        if (errno == EADDRINUSE)
-            return 98;
-        die(bind ? "nn_bind" : "nn_connect");
-    }
+    add_endpoint(s, addr, bind, argc == 6 ? argv[5] : NULL);
     ctl_send("READY");
 
     if (!strcmp(proto, "linger")) {
