@@ -517,6 +517,7 @@ static void check_exchanges(const char *chromium, const char *dir, const char *h
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* in order with stderr in ctest's log */
     signal(SIGPIPE, SIG_IGN);
     const char *chromium = find_chromium();
     if (!chromium) {
