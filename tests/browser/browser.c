@@ -77,7 +77,8 @@ static const char *find_chromium(void)
 /* -------------------------------------------------------------- page */
 
 static const char page_fmt[] =
-    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>femtomsg %s</title></head><body>\n"
+    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>femtomsg %s</title>\n"
+    "<link rel=\"icon\" href=\"data:,\"></head><body>\n"
     "<div id=\"small\">pending</div><div id=\"big\">pending</div><div id=\"text\">pending</div>\n"
     "<div id=\"wrongproto\">pending</div><div id=\"nopath\">pending</div>\n"
     "<script>\n"
@@ -146,7 +147,7 @@ static void respond(struct browser_conn *c, const char *status, const char *type
                       "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
                       status, type, n);
     if (!scheme->write(c, head, (size_t) hn) || (n && !scheme->write(c, body, n)))
-        fprintf(stderr, "%s: short write\n", scheme->http);
+        fprintf(stderr, "%s: the browser left before our \"%s\" was written\n", scheme->http, status);
 }
 
 static int hexval(char c)
