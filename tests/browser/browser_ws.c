@@ -1,458 +1,69 @@
-/* browser_ws.c: a real browser against the ws:// transport. The program
-   binds a femtomsg REP (ws://127.0.0.1:P/rep) and a text-mode PAIR
-   (ws://127.0.0.1:P/pair) on one port, serves a page from a small HTTP
-   server of its own on another 127.0.0.1 port, and runs headless Chromium
-   on it with --dump-dom. The page's script opens WebSockets with the SP
-   subprotocols and
-     - sends a REQ message (request id with its top bit set, then a body)
-       and checks the reply's id and body;
-     - sends a 2 MiB request and checks a 3 MiB reply (fragmented by us);
-     - has the PAIR echo a string with two-, three- and four-byte
-       characters in text frames;
-     - sees a wrong subprotocol and an unknown path refused;
-   writes each result into the DOM and then asks for /done, which releases
-   an image the page waits for, so that --dump-dom prints the DOM only
-   after the exchanges. The program checks the DOM and what the sockets
-   received. Exit 77 (skip) when Chromium is not installed; everything
-   stays on 127.0.0.1 and finishes well within 60 s. */
-#include "../testutil.h"
+/* browser_ws.c: the plain scheme of the browser test (ws_browser, driven by
+   browser.c): the page over http, the sockets on ws://. Nothing to prepare
+   and no session: connections are the bare descriptors. */
+#include "browser.h"
 
-#include <nanomsg/pair.h>
-#include <nanomsg/reqrep.h>
-#include <nanomsg/ws.h>
-
-#include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
+#include <errno.h>
 #include <unistd.h>
 
-extern char **environ;
-
-#define DEADLINE_S 50.0
-#define BIG_REQ (2u << 20)
-#define BIG_REP (3u << 20)
-
-static int ws_port, http_port;
-static atomic_bool stopping;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static bool done;
-static char report[4096];
-static char got_small[256];
-static bool got_big, got_text;
-
-static const char *find_chromium(void)
+static int prepare(const char *dir, const char *home, const char *untrusting_home)
 {
-    const char *env = getenv("FM_CHROMIUM");
-    if (env && *env)
-        return access(env, X_OK) == 0 ? env : NULL;
-    static const char *paths[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser"};
-    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    return NULL;
+    (void) dir;
+    (void) home;
+    (void) untrusting_home;
+    return 0;
 }
 
-/* -------------------------------------------------------------- page */
-
-static const char page_fmt[] =
-    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>femtomsg ws</title></head><body>\n"
-    "<div id=\"small\">pending</div><div id=\"big\">pending</div><div id=\"text\">pending</div>\n"
-    "<div id=\"wrongproto\">pending</div><div id=\"nopath\">pending</div>\n"
-    "<script>\n"
-    "const WS = 'ws://127.0.0.1:%d';\n"
-    "const results = {};\n"
-    "function finish(k, v) {\n"
-    "  if (k in results) return;\n"
-    "  results[k] = v; document.getElementById(k).textContent = v;\n"
-    "  if (Object.keys(results).length === 5)\n"
-    "    fetch('/done?' + encodeURIComponent(JSON.stringify(results))).catch(() => {});\n"
-    "}\n"
-    "setTimeout(() => fetch('/done?timeout').catch(() => {}), 30000);\n"
-    "function req(id, body) {\n"
-    "  const m = new Uint8Array(4 + body.length);\n"
-    "  new DataView(m.buffer).setUint32(0, id); m.set(body, 4); return m;\n"
-    "}\n"
-    "const rep = new WebSocket(WS + '/rep', 'rep.sp.nanomsg.org');\n"
-    "rep.binaryType = 'arraybuffer';\n"
-    "let stage = 0;\n"
-    "rep.onopen = () => rep.send(req(0x80000001, new TextEncoder().encode('hello from chromium')));\n"
-    "rep.onmessage = (ev) => {\n"
-    "  const d = new Uint8Array(ev.data), id = new DataView(ev.data).getUint32(0);\n"
-    "  if (stage === 0) {\n"
-    "    stage = 1;\n"
-    "    finish('small', (id === 0x80000001 ? 'ok ' : 'bad id ') + rep.protocol + ' ' +\n"
-    "           new TextDecoder().decode(d.subarray(4)));\n"
-    "    const big = new Uint8Array(%u);\n"
-    "    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;\n"
-    "    rep.send(req(0x80000002, big));\n"
-    "  } else {\n"
-    "    stage = 2;\n"
-    "    let ok = id === 0x80000002 && d.length === 4 + %u;\n"
-    "    for (let i = 0; ok && i < d.length - 4; i++) if (d[4 + i] !== ((i * 13) & 255)) ok = false;\n"
-    "    finish('big', (ok ? 'ok ' : 'bad ') + (d.length - 4));\n"
-    "    rep.close(1000, 'bye');\n"
-    "  }\n"
-    "};\n"
-    "rep.onclose = (ev) => { if (stage < 2) { finish('small', 'closed ' + ev.code); finish('big', 'closed ' + ev.code); } };\n"
-    "const TXT = 'h\\u00e9llo w\\u00f6rld \\u2713 \\ud834\\udd1e';\n"
-    "const pair = new WebSocket(WS + '/pair', 'pair.sp.nanomsg.org');\n"
-    "pair.onopen = () => pair.send(TXT);\n"
-    "pair.onmessage = (ev) => {\n"
-    "  finish('text', (typeof ev.data === 'string' && ev.data === 'echo: ' + TXT ? 'ok ' : 'bad ') + ev.data);\n"
-    "  pair.close();\n"
-    "};\n"
-    "pair.onclose = (ev) => finish('text', 'closed ' + ev.code);\n"
-    "function refused(k, url, proto) {\n"
-    "  const w = new WebSocket(url, proto);\n"
-    "  w.onopen = () => { finish(k, 'opened'); w.close(); };\n"
-    "  w.onclose = (ev) => finish(k, 'refused ' + ev.code);\n"
-    "}\n"
-    "refused('wrongproto', WS + '/rep', 'req.sp.nanomsg.org');\n"
-    "refused('nopath', WS + '/nothing', 'rep.sp.nanomsg.org');\n"
-    "</script>\n"
-    "<img src=\"/gate\" alt=\"\">\n"
-    "</body></html>\n";
-
-/* ------------------------------------------------------ HTTP server */
-
-static void respond(int fd, const char *status, const char *type, const void *body, size_t n)
+static int configure(int s)
 {
-    char head[256];
-    int hn = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                      status, type, n);
-    if (write(fd, head, (size_t) hn) != hn || (n && write(fd, body, n) != (ssize_t) n))
-        fprintf(stderr, "http: short write\n");
+    (void) s;
+    return 0;
 }
 
-static int hexval(char c)
+static bool open_plain(struct browser_conn *c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    (void) c;
+    return true;
 }
 
-static void url_decode(const char *s, char *out, size_t cap)
+static ssize_t read_plain(struct browser_conn *c, void *buf, size_t n)
 {
-    size_t o = 0;
-    for (; *s && *s != ' ' && o + 1 < cap; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            out[o++] = (char) (hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            out[o++] = *s;
-        }
-    }
-    out[o] = '\0';
+    return read(c->fd, buf, n);
 }
 
-static void *http_conn(void *arg)
+static bool write_plain(struct browser_conn *c, const void *buf, size_t n)
 {
-    int fd = (int) (intptr_t) arg;
-    char req[8192];
-    size_t n = 0;
-    while (n + 1 < sizeof(req)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 10000) <= 0)
-            break;
-        ssize_t r = read(fd, req + n, sizeof(req) - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t) r;
-        req[n] = '\0';
-        if (strstr(req, "\r\n\r\n"))
-            break;
-    }
-    req[n] = '\0';
-    if (strncmp(req, "GET / ", 6) == 0) {
-        static char page[sizeof(page_fmt) + 64];
-        int len = snprintf(page, sizeof(page), page_fmt, ws_port, BIG_REQ, BIG_REP);
-        respond(fd, "200 OK", "text/html; charset=utf-8", page, (size_t) len);
-    } else if (strncmp(req, "GET /gate ", 10) == 0) {
-        /* Held until the page reported, so that the load event (and with
-           it --dump-dom) waits for the exchanges. */
-        pthread_mutex_lock(&lock);
-        double end = tu_now() + DEADLINE_S;
-        while (!done && !atomic_load(&stopping) && tu_now() < end) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&cond, &lock, &ts);
-        }
-        pthread_mutex_unlock(&lock);
-        static const uint8_t gif[] = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0, ',', 0, 0, 0,
-                                      0,   1,   0,   1,   0,   0, 2, 1, 0, 0, ';'};
-        respond(fd, "200 OK", "image/gif", gif, sizeof(gif));
-    } else if (strncmp(req, "GET /done?", 10) == 0) {
-        pthread_mutex_lock(&lock);
-        url_decode(req + 10, report, sizeof(report));
-        done = true;
-        pthread_cond_broadcast(&cond);
-        pthread_mutex_unlock(&lock);
-        respond(fd, "204 No Content", "text/plain", NULL, 0);
-    } else {
-        respond(fd, "404 Not Found", "text/plain", "no\n", 3);
-    }
-    close(fd);
-    return NULL;
-}
-
-static void *http_main(void *arg)
-{
-    int lfd = (int) (intptr_t) arg;
-    while (!atomic_load(&stopping)) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0)
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(c->fd, p, n);
+        if (w < 0 && errno == EINTR)
             continue;
-        int fd = accept(lfd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &attr, http_conn, (void *) (intptr_t) fd) != 0)
-            close(fd);
-        pthread_attr_destroy(&attr);
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t) w;
     }
-    close(lfd);
-    return NULL;
+    return true;
 }
 
-static int http_listen(int first)
+static void close_plain(struct browser_conn *c)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    for (int p = first; p < first + 500; p++) {
-        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t) p)};
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0 && listen(fd, 16) == 0) {
-            http_port = p;
-            return fd;
-        }
-    }
-    close(fd);
-    return -1;
+    (void) c;
 }
 
-/* ------------------------------------------------------ the sockets */
-
-static void *rep_main(void *arg)
+static void finish(void)
 {
-    int s = *(int *) arg;
-    while (!atomic_load(&stopping)) {
-        void *b = NULL;
-        int n = nn_recv(s, &b, NN_MSG, 0);
-        if (n < 0) {
-            if (errno == ETIMEDOUT)
-                continue;
-            break;
-        }
-        if (n == (int) BIG_REQ) {
-            bool ok = true;
-            for (size_t i = 0; i < BIG_REQ && ok; i++)
-                ok = ((uint8_t *) b)[i] == (uint8_t) (i * 7);
-            got_big = ok;
-            uint8_t *r = malloc(BIG_REP);
-            for (size_t i = 0; i < BIG_REP; i++)
-                r[i] = (uint8_t) (i * 13);
-            CHECK(nn_send(s, r, BIG_REP, 0) == (int) BIG_REP);
-            free(r);
-        } else {
-            char reply[300];
-            snprintf(got_small, sizeof(got_small), "%.*s", n, (char *) b);
-            int rn = snprintf(reply, sizeof(reply), "reply: %s", got_small);
-            CHECK(nn_send(s, reply, (size_t) rn, 0) == rn);
-        }
-        nn_freemsg(b);
-    }
-    return NULL;
 }
 
-static void *pair_main(void *arg)
-{
-    int s = *(int *) arg;
-    while (!atomic_load(&stopping)) {
-        void *b = NULL;
-        int n = nn_recv(s, &b, NN_MSG, 0);
-        if (n < 0) {
-            if (errno == ETIMEDOUT)
-                continue;
-            break;
-        }
-        static const char want[] = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xf0\x9d\x84\x9e";
-        got_text = n == (int) sizeof(want) - 1 && memcmp(b, want, sizeof(want) - 1) == 0;
-        char reply[64];
-        int rn = snprintf(reply, sizeof(reply), "echo: %.*s", n < 40 ? n : 40, (char *) b);
-        CHECK(nn_send(s, reply, (size_t) rn, 0) == rn);
-        nn_freemsg(b);
-    }
-    return NULL;
-}
-
-static int bind_both(int rep, int pair)
-{
-    for (int i = 0; i < 500; i++) {
-        int port = 20000 + (int) (((unsigned) getpid() * 71u + (unsigned) i) % 12000u);
-        char addr[NN_SOCKADDR_MAX];
-        snprintf(addr, sizeof(addr), "ws://127.0.0.1:%d/rep", port);
-        int eid = nn_bind(rep, addr);
-        if (eid < 0)
-            continue;
-        snprintf(addr, sizeof(addr), "ws://127.0.0.1:%d/pair", port);
-        if (nn_bind(pair, addr) >= 0)
-            return port;
-        nn_shutdown(rep, eid);
-    }
-    return -1;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove(path);
-}
-
-int main(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    const char *chromium = find_chromium();
-    if (!chromium) {
-        printf("chromium is not installed (apt-get install chromium): skipped\n");
-        return 77;
-    }
-    double t0 = tu_now();
-    int rep = nn_socket(AF_SP, NN_REP), pair = nn_socket(AF_SP, NN_PAIR);
-    int one_s = 1000, big = -1, text = NN_WS_MSG_TYPE_TEXT;
-    CHECK(nn_setsockopt(rep, NN_SOL_SOCKET, NN_RCVTIMEO, &one_s, sizeof(one_s)) == 0);
-    CHECK(nn_setsockopt(pair, NN_SOL_SOCKET, NN_RCVTIMEO, &one_s, sizeof(one_s)) == 0);
-    CHECK(nn_setsockopt(rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof(big)) == 0);
-    CHECK(nn_setsockopt(pair, NN_WS, NN_WS_MSG_TYPE, &text, sizeof(text)) == 0);
-    ws_port = bind_both(rep, pair);
-    CHECK(ws_port > 0);
-    int lfd = http_listen(ws_port + 1);
-    CHECK(lfd >= 0);
-    if (ws_port <= 0 || lfd < 0)
-        TEST_DONE();
-    pthread_t th_http, th_rep, th_pair;
-    pthread_create(&th_http, NULL, http_main, (void *) (intptr_t) lfd);
-    pthread_create(&th_rep, NULL, rep_main, &rep);
-    pthread_create(&th_pair, NULL, pair_main, &pair);
-
-    char dir[] = "/tmp/fm-browser-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char udd[128], url[64], errlog[160];
-    snprintf(udd, sizeof(udd), "--user-data-dir=%s", dir);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", http_port);
-    snprintf(errlog, sizeof(errlog), "%s/stderr.log", dir);
-    char *argv[] = {(char *) chromium,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-extensions",
-                    "--disable-dev-shm-usage",
-                    "--no-proxy-server",
-                    udd,
-                    "--dump-dom",
-                    url,
-                    NULL};
-    int out[2];
-    CHECK(pipe(out) == 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    posix_spawn_file_actions_addopen(&fa, 2, errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawnattr_t sa;
-    posix_spawnattr_init(&sa);
-    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&sa, 0); /* its helpers go with it at the end */
-    pid_t pid;
-    int rc = posix_spawn(&pid, chromium, &fa, &sa, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&sa);
-    close(out[1]);
-    CHECK(rc == 0);
-
-    static char dom[1 << 20];
-    size_t dn = 0;
-    while (rc == 0 && tu_now() - t0 < DEADLINE_S && dn + 1 < sizeof(dom)) {
-        struct pollfd p = {.fd = out[0], .events = POLLIN};
-        if (poll(&p, 1, 200) <= 0)
-            continue;
-        ssize_t r = read(out[0], dom + dn, sizeof(dom) - 1 - dn);
-        if (r <= 0)
-            break;
-        dn += (size_t) r;
-    }
-    dom[dn] = '\0';
-    close(out[0]);
-    if (rc == 0) {
-        int st;
-        double end = tu_now() + 5;
-        while (waitpid(pid, &st, WNOHANG) == 0 && tu_now() < end)
-            tu_pause();
-        kill(-pid, SIGKILL); /* the browser's own process group */
-        while (waitpid(pid, &st, WNOHANG) == 0)
-            tu_pause();
-    }
-
-    atomic_store(&stopping, true);
-    pthread_mutex_lock(&lock);
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&lock);
-    pthread_join(th_http, NULL);
-    pthread_join(th_rep, NULL);
-    pthread_join(th_pair, NULL);
-
-    /* The DOM as the script left it. */
-    bool ok_small = strstr(dom, "<div id=\"small\">ok rep.sp.nanomsg.org reply: hello from chromium</div>");
-    bool ok_big = strstr(dom, "<div id=\"big\">ok 3145728</div>");
-    bool ok_text = strstr(dom, "<div id=\"text\">ok echo: h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xf0\x9d\x84\x9e</div>");
-    bool ok_proto = strstr(dom, "<div id=\"wrongproto\">refused 1006</div>");
-    bool ok_path = strstr(dom, "<div id=\"nopath\">refused 1006</div>");
-    CHECK(ok_small);
-    CHECK(ok_big);
-    CHECK(ok_text);
-    CHECK(ok_proto);
-    CHECK(ok_path);
-    /* And what the sockets saw. */
-    CHECK(strcmp(got_small, "hello from chromium") == 0);
-    CHECK(got_big);
-    CHECK(got_text);
-    if (!(ok_small && ok_big && ok_text && ok_proto && ok_path)) {
-        pthread_mutex_lock(&lock);
-        fprintf(stderr, "report: %s\nDOM (%zu bytes):\n%.3000s\n", report, dn, dom);
-        pthread_mutex_unlock(&lock);
-        char cmd[256];
-        snprintf(cmd, sizeof(cmd), "tail -n 20 %s >&2", errlog);
-        if (system(cmd) != 0)
-            fprintf(stderr, "(no browser log)\n");
-    }
-    printf("browser exchange took %.1f s\n", tu_now() - t0);
-    CHECK(tu_now() - t0 < 60);
-    nn_close(rep);
-    nn_close(pair);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    TEST_DONE();
-}
+const struct browser_scheme browser_scheme = {
+    .ws = "ws",
+    .http = "http",
+    .check_untrusted = false,
+    .prepare = prepare,
+    .configure = configure,
+    .open = open_plain,
+    .read = read_plain,
+    .write = write_plain,
+    .close = close_plain,
+    .finish = finish,
+};
