@@ -164,7 +164,7 @@ struct conn {
     struct fm_msg *bigm;     /* &big, or the framer's message being filled */
     size_t big_size, big_got, big_cap; /* which has room for big_cap so far */
     bool fr_midway;          /* the framer holds part of a message */
-    int lost_err;            /* said bye after a breach: counted when it ends */
+    int bye_err;             /* the framer's last word counts a loss (errno) */
     bool rx_held;            /* rbuf holds messages not cut: the queue was full */
     const struct fm_stream_session_ops *sops;
     bool sess_hs;            /* the session's own handshake is not done yet */
@@ -904,8 +904,8 @@ static void conn_destroy(struct conn *c, int err)
         c->owner = NULL;
         fm_stat_add(e->sock, FM_STAT_CURRENT_CONNECTIONS, -1);
         /* As stock: lost by the peer or an error, either side (a breach we
-           said bye to counts when it ends). */
-        if ((err && was <= CS_ACTIVE) || c->lost_err)
+           said bye to was counted then: conn_bye). */
+        if (err && was <= CS_ACTIVE)
             fm_stat_add(e->sock, FM_STAT_BROKEN, 1);
         if (err && was == CS_HANDSHAKE && !c->accepted && !c->sess_hs)
             fm_ep_report_error(e->ep, err); /* refused or botched (a session reports its own) */
@@ -1095,7 +1095,7 @@ static void conn_take_reply(struct conn *c, const struct fm_stream_rx *rx)
         c->tail_len = rx->reply_len;
         c->tail_off = 0;
         c->bye_pending = true;
-        c->lost_err = rx->bye_err;
+        c->bye_err = rx->bye_err;
     } else if (c->ctl_off == 0) { /* only the latest needs its answer */
         memcpy(c->ctl, rx->reply, rx->reply_len);
         c->ctl_len = rx->reply_len;
@@ -1115,6 +1115,8 @@ static void conn_bye(struct conn *c)
 {
     FM_ASSERT_ON_LOOP(c->loop);
     conn_forget(c);
+    if (c->bye_err && c->owner) /* lost now, to whoever watches the counts */
+        fm_stat_add(c->owner->sock, FM_STAT_BROKEN, 1);
     pthread_mutex_lock(&c->rx_lock);
     conn_drop_input(c);
     pthread_mutex_lock(&c->lock);
