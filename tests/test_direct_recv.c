@@ -1,5 +1,5 @@
-/* test_direct_recv.c: a thread blocked in nn_recv on a socket with one tcp
-   or ipc connection reads that connection itself (ops->rx_claim). These
+/* test_direct_recv.c: a thread blocked in nn_recv on a socket with one tcp,
+   ipc or ws connection reads that connection itself (ops->rx_claim). These
    cases take the connection away or load it while it is claimed: the peer
    goes and comes back, the receiver's own endpoint is shut down and made
    again, messages of every size arrive in pieces, a small NN_RCVBUF holds
@@ -215,12 +215,13 @@ static void burst_then_close(const char *addr)
 
 int main(void)
 {
-    char tcp[64], ipc[64];
+    char tcp[64], ipc[64], ws[64];
     int port = 15000 + (int) (getpid() % 5000);
     snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
     snprintf(ipc, sizeof(ipc), "ipc:///tmp/fm-direct-%d.ipc", (int) getpid());
-    const char *addrs[] = {tcp, ipc};
-    for (int i = 0; i < 2; i++) {
+    snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/direct", port + 1);
+    const char *addrs[] = {tcp, ipc, ws};
+    for (int i = 0; i < 3; i++) {
         peer_goes(addrs[i]);
         own_endpoint_goes(addrs[i]);
         sizes_and_backpressure(addrs[i]);

@@ -1,7 +1,8 @@
 /* test_loop_pool.c: the event loops are a pool, and a listener's
    connections really are served by more than one of its threads. With
    FM_LOOP_THREADS=4, one PULL accepts connections from many PUSH sockets
-   over tcp and ipc; all four loop threads ("fm-loop-<n>" in
+   over tcp, ipc and ws (two PULLs on one ws port, one listener); all four
+   loop threads ("fm-loop-<n>" in
    /proc/self/task) start, at least two of them wake up for the traffic
    (their voluntary context switches grow), every message arrives, and
    closing everything while the loops are busy leaves no connection
@@ -71,9 +72,12 @@ static long switches_of(const struct loop_thread *set, int n, int tid)
 
 /* Two listeners (their endpoints pick different loops, as every endpoint
    takes the least busy one) with half the pushers each: the traffic is
-   read on more than one loop thread. */
-static void run(bool ipc)
+   read on more than one loop thread. Over ws both endpoints share one
+   listener (one port, two paths), whose connections spread over the
+   loops as they are handed over. */
+static void run(const char *scheme)
 {
+    bool ipc = strcmp(scheme, "ipc") == 0, ws = strcmp(scheme, "ws") == 0;
     int pull[2];
     char addr[2][NN_SOCKADDR_MAX];
     int tmo = 10000;
@@ -85,10 +89,16 @@ static void run(bool ipc)
             snprintf(addr[k], sizeof(addr[k]), "ipc:///tmp/fm-test-pool-%d-%d.ipc", (int) getpid(), k);
             CHECK(nn_bind(pull[k], addr[k]) >= 0);
         } else {
+            static int ws_port;
             int port = 20000 + (int) ((unsigned) getpid() * 73u % 12000u) + 600 * k, eid = -1;
+            if (ws && k == 1)
+                port = ws_port; /* the first one's listener, another path */
             for (int i = 0; i < 500 && eid < 0; i++) {
-                snprintf(addr[k], sizeof(addr[k]), "tcp://127.0.0.1:%d", port + i);
+                snprintf(addr[k], sizeof(addr[k]), "%s://127.0.0.1:%d%s", scheme, port + i,
+                         ws ? (k ? "/p1" : "/p0") : "");
                 eid = nn_bind(pull[k], addr[k]);
+                if (eid >= 0)
+                    ws_port = port + i;
             }
             CHECK(eid >= 0);
         }
@@ -148,8 +158,9 @@ static void run(bool ipc)
 int main(void)
 {
     setenv("FM_LOOP_THREADS", "4", 1); /* read at the first socket */
-    run(false);
-    run(true);
+    run("tcp");
+    run("ipc");
+    run("ws");
     nn_term();
     TEST_DONE();
 }

@@ -1,4 +1,4 @@
-/* test_rx_resume.c: a tcp or ipc connection that stopped reading because
+/* test_rx_resume.c: a tcp, ipc or ws connection that stopped reading because
    its inbound queue was full (NN_RCVBUF, each message counting
    FM_MSG_OVERHEAD) is read on by the thread whose nn_recv made room, not
    by a loop thread woken for it. A PAIR receiver with a 2 KiB NN_RCVBUF
@@ -11,7 +11,8 @@
    threads wake fewer than once per 20 messages: each resumption woke one
    before. Over tcp the receiver's NN_RCVBUF also sizes the kernel's
    receive buffer, which is then emptied (and the loop rightly woken by
-   the next bytes) every few messages: only delivery is checked there. */
+   the next bytes) every few messages: only delivery is checked there, as
+   over ws. */
 #include "testutil.h"
 
 #include <nanomsg/pair.h>
@@ -104,7 +105,7 @@ static int sender(int in, int out, bool close_after)
 }
 
 /* One scenario, in a process of its own: returns 0 when it passed. */
-static int scenario(bool ipc, bool close_after)
+static int scenario(const char *scheme, bool close_after)
 {
     int to_child[2], to_parent[2];
     if (pipe(to_child) != 0 || pipe(to_parent) != 0)
@@ -120,6 +121,7 @@ static int scenario(bool ipc, bool close_after)
     int s = nn_socket(AF_SP, NN_PAIR);
     set_int(s, NN_RCVBUF, RCVBUF);
     set_int(s, NN_RCVTIMEO, 30000);
+    bool ipc = strcmp(scheme, "ipc") == 0;
     char addr[NN_SOCKADDR_MAX + 1];
     if (ipc) {
         snprintf(addr, sizeof(addr), "ipc:///tmp/fm-test-rr-%d.ipc", (int) getpid());
@@ -128,7 +130,8 @@ static int scenario(bool ipc, bool close_after)
     } else {
         int port = 20000 + (int) ((unsigned) getpid() * 89u % 12000u);
         for (int i = 0; i < 500; i++, port = port + 1 < 32000 ? port + 1 : 20000) {
-            snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port);
+            snprintf(addr, sizeof(addr), "%s://127.0.0.1:%d%s", scheme, port,
+                     strcmp(scheme, "ws") == 0 ? "/rr" : "");
             if (nn_bind(s, addr) >= 0)
                 break;
             CHECK(errno == EADDRINUSE);
@@ -156,10 +159,10 @@ static int scenario(bool ipc, bool close_after)
     }
     long wakeups = loop_wakeups() - before;
     if (bad)
-        fprintf(stderr, "%s%s: message %d of %d: %d bytes, %s\n", ipc ? "ipc" : "tcp",
+        fprintf(stderr, "%s%s: message %d of %d: %d bytes, %s\n", scheme,
                 close_after ? " closed" : "", i, COUNT, n, n < 0 ? nn_strerror(errno) : "wrong");
     CHECK(bad == 0);
-    printf("%s%s: %d messages, loop wake-ups %ld\n", ipc ? "ipc" : "tcp",
+    printf("%s%s: %d messages, loop wake-ups %ld\n", scheme,
            close_after ? " closed" : "", COUNT, wakeups);
     if (ipc && !close_after)
         CHECK(wakeups >= 0 && wakeups < COUNT / 20);
@@ -176,13 +179,16 @@ static int scenario(bool ipc, bool close_after)
 int main(void)
 {
     static const struct {
-        bool ipc, close_after;
+        const char *scheme;
+        bool close_after;
         const char *name;
     } cases[] = {
-        {true, false, "ipc"},
-        {true, true, "ipc, peer closes"},
-        {false, false, "tcp"},
-        {false, true, "tcp, peer closes"},
+        {"ipc", false, "ipc"},
+        {"ipc", true, "ipc, peer closes"},
+        {"tcp", false, "tcp"},
+        {"tcp", true, "tcp, peer closes"},
+        {"ws", false, "ws"},
+        {"ws", true, "ws, peer closes"},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         fflush(stdout);
@@ -191,7 +197,7 @@ int main(void)
         if (pid == 0) {
             alarm(90); /* a hang becomes a failure, not a stuck suite */
             tu_failures = 0;
-            exit(scenario(cases[c].ipc, cases[c].close_after));
+            exit(scenario(cases[c].scheme, cases[c].close_after));
         }
         int st = 0;
         if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {

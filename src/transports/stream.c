@@ -424,7 +424,9 @@ static int conn_flush(struct conn *c)
             if (hold || (c->fr->may_cut && g != c->fr->wire_len(c->fs, m) - off))
                 all = false; /* stop at its end (or its frame's) */
         }
-        bool tail = all && !hold && c->tail_off < c->tail_len;
+        /* Our last bytes once closing (a last word waits for conn_bye to
+           trim what is queued before it). */
+        bool tail = all && !hold && c->state >= CS_LINGER && c->tail_off < c->tail_len;
         if (tail) {
             iov[n].iov_base = c->tail + c->tail_off;
             iov[n++].iov_len = c->tail_len - c->tail_off;
@@ -527,7 +529,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     bool burst = fm_sock_burst(p->sock);
     int prep = c->fr->prepare ? c->fr->prepare(c->fs, msg) : 0;
     pthread_mutex_lock(&c->lock);
-    if (c->state != CS_ACTIVE || c->broken || prep) {
+    if (c->state != CS_ACTIVE || c->broken || c->bye_pending || prep) {
         if (prep && c->state == CS_ACTIVE) {
             c->broken = true; /* a message cannot be skipped silently */
             conn_update_events(c);
