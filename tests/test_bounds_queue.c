@@ -1,6 +1,6 @@
 /* test_bounds_queue.c: what a peer can make a server queue is bounded by
    NN_RCVBUF counting what a message really costs (issue 15, findings 1
-   and 2), on tcp, ipc, ws and tls+tcp. Each attacker floods with blocking
+   and 2), on tcp, ipc, ws, tls+tcp and wss. Each attacker floods with blocking
    sends (so it goes on exactly as long as the server takes its messages)
    until the server stops taking them, or until it has sent flood_max():
    - empty messages (and, on tls+tcp, 4-byte ones) to a PAIR server whose
@@ -56,12 +56,17 @@ static long heap_kib(void)
 static long flood_max(void) { return under_sanitizer() ? 300000 : 2000000; }
 static long rss_limit_kib(void) { return under_sanitizer() ? 160 * 1024 : 8 * 1024; }
 
-static const char *kinds[] = {"tcp", "ipc", "ws", "tls+tcp"};
+static const char *kinds[] = {"tcp", "ipc", "ws", "tls+tcp", "wss"}; /* TLS ones last */
 static char certdir[64];
 
 static void set_int(int s, int level, int opt, int v)
 {
     CHECK(nn_setsockopt(s, level, opt, &v, sizeof(v)) == 0);
+}
+
+static bool uses_tls(const char *kind)
+{
+    return strcmp(kind, "tls+tcp") == 0 || strcmp(kind, "wss") == 0;
 }
 
 static void set_tls(int s, bool server)
@@ -82,7 +87,7 @@ static void bind_kind(int s, const char *kind, char *addr)
         CHECK(nn_bind(s, addr) >= 0);
         return;
     }
-    if (strcmp(kind, "tls+tcp") == 0)
+    if (uses_tls(kind))
         set_tls(s, true);
     if (!port)
         port = 20000 + (int) ((unsigned) getpid() * 73u % 12000u);
@@ -99,7 +104,7 @@ static void bind_kind(int s, const char *kind, char *addr)
 
 static void connect_kind(int s, const char *kind, const char *addr)
 {
-    if (strcmp(kind, "tls+tcp") == 0)
+    if (uses_tls(kind))
         set_tls(s, false);
     CHECK(nn_connect(s, addr) >= 0);
 }
@@ -342,7 +347,7 @@ int main(void)
         return 1;
     }
 #else
-    n--; /* no tls+tcp in this build */
+    n -= 2; /* no tls+tcp or wss in this build */
 #endif
     for (size_t i = 0; i < n; i++) {
         test_flood(kinds[i], 0);

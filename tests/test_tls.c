@@ -6,8 +6,11 @@
    (setters check what they are given, getters), options fixed when an
    endpoint is made, certificate and name checks, mutual authentication,
    plain TCP peers on either side, a peer stalling in the handshake, a peer
-   going with or without its TLS goodbye, statistics of refusals. Without
-   the transport compiled in, only EPROTONOSUPPORT is checked. */
+   going with or without its TLS goodbye, statistics of refusals; and what
+   wss:// does differently (test_schemes_wss has the rest): refusals in
+   its shared listener's TLS handshake, its deadline, the certificate of a
+   listener shared by endpoints. Without the transport compiled in, only
+   EPROTONOSUPPORT is checked. */
 #include "testutil.h"
 
 #include <nanomsg/bus.h>
@@ -413,6 +416,83 @@ static void test_close(void)
     nn_close(b);
 }
 
+/* wss:// takes the NN_TLS options as tls+tcp does; what differs is its
+   shared listener, which runs the TLS handshake before a request names an
+   endpoint: failures there are accept errors, a peer that stalls is closed
+   by the ws handshake deadline, and every endpoint on the port presents
+   the first one's certificate while any of them is bound. */
+static void test_wss(void)
+{
+    /* A listener needs a certificate; ws and wss cannot share a port. */
+    int a = sock(NN_PAIR);
+    CHECK_ERR(nn_bind(a, "wss://127.0.0.1:5555/x"), EINVAL);
+    int port = bind_port(a, "ws");
+    CHECK(set_str(a, NN_TLS_CERT_KEY_FILE, path("server.pem")) == 0);
+    char addr[NN_SOCKADDR_MAX];
+    snprintf(addr, sizeof(addr), "wss://127.0.0.1:%d/x", port);
+    CHECK_ERR(nn_bind(a, addr), EADDRINUSE);
+    nn_close(a);
+
+    /* An untrusted certificate: the client counts a broken connection and
+       an endpoint error, the listener an accept error. */
+    a = sock(NN_PAIR);
+    CHECK(set_str(a, NN_TLS_CERT_KEY_FILE, path("evil.pem")) == 0);
+    port = bind_port(a, "wss");
+    int b = sock(NN_PAIR);
+    CHECK(set_str(b, NN_TLS_CA_FILE, path("ca.pem")) == 0);
+    snprintf(addr, sizeof(addr), "wss://localhost:%d/", port);
+    CHECK(nn_connect(b, addr) >= 0);
+    CHECK(WAIT_FOR(stat_of(b, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
+    CHECK(WAIT_FOR(stat_of(a, NN_STAT_ACCEPT_ERRORS) >= 2, 10));
+    CHECK(WAIT_FOR(stat_of(b, NN_STAT_CURRENT_EP_ERRORS) == 1, 10));
+    CHECK(stat_of(a, NN_STAT_ACCEPTED_CONNECTIONS) == 0);
+    CHECK_ERR(nn_send(b, "x", 1, NN_DONTWAIT), EAGAIN);
+    nn_close(b);
+
+    /* A plain ws client at the wss port: its request is no TLS hello. */
+    b = sock(NN_PAIR);
+    uint64_t refused = stat_of(a, NN_STAT_ACCEPT_ERRORS);
+    snprintf(addr, sizeof(addr), "ws://127.0.0.1:%d/", port);
+    CHECK(nn_connect(b, addr) >= 0);
+    CHECK(WAIT_FOR(stat_of(a, NN_STAT_ACCEPT_ERRORS) >= refused + 2, 10));
+    CHECK(WAIT_FOR(stat_of(b, NN_STAT_BROKEN_CONNECTIONS) >= 2, 10));
+    nn_close(b);
+
+    /* A peer that says nothing is closed by the deadline, not at once. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0);
+    double t0 = tu_now();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    CHECK(poll(&pfd, 1, 15000) == 1);
+    char c;
+    CHECK(read(fd, &c, 1) <= 0);
+    CHECK(tu_now() - t0 > 2.0);
+    close(fd);
+    nn_close(a);
+
+    /* Two endpoints on one port: the second presents the first's
+       certificate, also once the first is gone. */
+    a = sock(NN_PAIR);
+    CHECK(set_str(a, NN_TLS_CERT_KEY_FILE, path("server.pem")) == 0);
+    port = bind_port(a, "wss");
+    int a2 = sock(NN_PAIR);
+    CHECK(set_str(a2, NN_TLS_CERT_KEY_FILE, path("evil.pem")) == 0);
+    snprintf(addr, sizeof(addr), "wss://127.0.0.1:%d/two", port);
+    CHECK(nn_bind(a2, addr) >= 0);
+    nn_close(a);
+    b = sock(NN_PAIR);
+    CHECK(set_str(b, NN_TLS_CA_FILE, path("ca.pem")) == 0);
+    CHECK(nn_connect(b, addr) >= 0);
+    send_str(b, "shared");
+    recv_str(a2, "shared");
+    send_str(a2, "back");
+    recv_str(b, "back");
+    nn_close(a2);
+    nn_close(b);
+}
+
 #endif /* FM_HAVE_TLS */
 
 int main(void)
@@ -442,6 +522,7 @@ int main(void)
     test_mutual();
     test_stall();
     test_close();
+    test_wss();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
