@@ -439,6 +439,12 @@ bool fm_sock_any_locked(void);
    may gather small messages instead of making a system call for each.
    Socket lock held. */
 bool fm_sock_burst(struct fm_sock *s);
+/* True while the nn_send in progress goes to FM_FANOUT_MIN pipes or more
+   (fm_lb_send_all): a transport then leaves the writing to its loop
+   threads, which write each connection's backlog in batches, rather than
+   have the sender make a system call per pipe. Socket lock held. */
+#define FM_FANOUT_MIN 8
+bool fm_sock_fanout(struct fm_sock *s);
 
 /* Protocol side (socket lock held). */
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg);

@@ -303,6 +303,12 @@ void fm_lb_send_all(struct fm_lb *lb, struct fm_msg *msg, uint32_t skip_id)
 {
     if (lb->full_count)
         lb_recheck(lb);
+    struct fm_sock *s = NULL;
+    for (int prio = 0; prio < 16 && !s; prio++)
+        if (!fm_list_empty(&lb->prio[prio]))
+            s = FM_CONTAINER(lb->prio[prio].next, struct fm_pipe, lb_node)->sock;
+    if (s)
+        s->fanout = lb->count >= FM_FANOUT_MIN;
     for (int prio = 0; prio < 16 && lb->count; prio++) {
         struct fm_list *l = &lb->prio[prio];
         for (struct fm_list *n = l->next, *next; n != l; n = next) {
@@ -315,6 +321,8 @@ void fm_lb_send_all(struct fm_lb *lb, struct fm_msg *msg, uint32_t skip_id)
                 lb_full(lb, p);
         }
     }
+    if (s)
+        s->fanout = false;
     fm_msg_term(msg);
 }
 

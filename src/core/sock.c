@@ -1040,6 +1040,12 @@ bool fm_sock_burst(struct fm_sock *s)
     return s->burst;
 }
 
+bool fm_sock_fanout(struct fm_sock *s)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    return s->fanout;
+}
+
 /* Send msg (moved on success) honouring NN_DONTWAIT and NN_SNDTIMEO. */
 static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags)
 {

@@ -68,6 +68,7 @@ struct fm_sock {
        the current one started soon after. */
     uint64_t last_send_end;
     bool burst;
+    bool fanout; /* fm_sock_fanout: this send goes to many pipes */
 
     /* The pipe a caller blocked in nn_recv reads itself (rx_claim), if any. */
     struct fm_pipe *rx_claimed;

@@ -32,7 +32,11 @@
    thread on FM_EV_OUT otherwise: one system call per buffer, not per
    message, made without c->lock (conn_flush). A lone message (request,
    reply) still goes out at once. A sender that finds output queued writes
-   what the kernel takes of it before queueing its own.
+   what the kernel takes of it before queueing its own. A message sent to
+   many pipes at once (fm_sock_fanout: PUB, BUS with FM_FANOUT_MIN peers or
+   more) is staged or queued for every one of them and written by their
+   loops, a batch per connection and wake-up; the sender writes only what
+   reaches NN_SNDBUF before the loop does.
 
    Receive path (the connection's loop, or another reader: see below):
    read up to RBUF_SIZE bytes at a time into a per-connection buffer and
@@ -526,7 +530,11 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
 {
     FM_ASSERT_SOCK_LOCKED(p->sock);
     struct conn *c = p->tdata;
-    bool burst = fm_sock_burst(p->sock);
+    /* A message to many pipes (PUB, BUS) is left to the loops: staged when
+       small, queued when not, so each connection's backlog goes out in
+       batches from its own loop instead of a system call per pipe here. */
+    bool fanout = fm_sock_fanout(p->sock);
+    bool burst = fanout || fm_sock_burst(p->sock);
     int prep = c->fr->prepare ? c->fr->prepare(c->fs, msg) : 0;
     pthread_mutex_lock(&c->lock);
     if (c->state != CS_ACTIVE || c->broken || c->bye_pending || prep) {
@@ -568,7 +576,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     }
     size_t written = 0;
     bool flushed = false;
-    if (conn_pending(c) && !c->sess_hs) {
+    if (conn_pending(c) && !c->sess_hs && !fanout) {
         /* Output is queued: this thread writes what the kernel takes of it
            now, rather than leaving every piece to the loop thread and
            waiting for its wake-up (a large message goes out in several). */
@@ -582,7 +590,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
         }
         flushed = true;
     }
-    if (!cut && !conn_pending(c)) {
+    if (!cut && !fanout && !conn_pending(c)) {
         /* The hot path: nothing ahead of us, so the whole frame goes to the
            kernel in one call, from this thread. */
         ssize_t w = send_iov(c, iov, n);
@@ -612,7 +620,9 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     }
     if (c->outq.count == 1)
         c->out_off = written;
-    if (cut && !c->sess_hs && conn_flush(c) != 0)
+    /* (A fan-out that filled NN_SNDBUF before the loop came: this thread
+       writes, as when the staging buffer fills.) */
+    if ((cut || (fanout && conn_unsent(c) >= c->sndbuf)) && !c->sess_hs && conn_flush(c) != 0)
         c->broken = true; /* the loop sees FM_EV_OUT and tears down */
     conn_update_events(c);
     int rc = 0;
@@ -1078,6 +1088,30 @@ static int big_reserve(struct conn *c, size_t have)
     return 0;
 }
 
+/* What parse left of in[0, rlen) from pos on stays in rbuf (made now if
+   it came in the thread's buffer). 0 or ENOMEM. */
+static int conn_keep(struct conn *c, const uint8_t *in, size_t pos)
+{
+    if (pos == c->rlen) {
+        c->rlen = 0; /* the usual case: every byte was cut */
+        return 0;
+    }
+    if (in != c->rbuf) {
+        if (!c->rbuf) {
+            if (!(c->rbuf = malloc(RBUF_SIZE))) {
+                c->rlen = 0;
+                return ENOMEM;
+            }
+            conn_arm_idle(c);
+        }
+        memcpy(c->rbuf, in + pos, c->rlen - pos);
+    } else if (pos) {
+        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+    }
+    c->rlen -= pos;
+    return 0;
+}
+
 /* Keep what a framer's parse said back: a control reply (replacing one
    not yet begun), or its last word, which the loop acts on (conn_bye).
    Receive side. */
@@ -1147,19 +1181,43 @@ static void conn_bye(struct conn *c)
     fm_timer_schedule(&c->timer, BYE_WAIT_MS);
 }
 
-/* Cut complete messages out of rbuf (the framer's parse), until the
-   inbound queue asks us to stop (*full): the rest stays in rbuf (rx_held)
-   until it has room, so a pipe's queue holds at most NN_RCVBUF and one
-   message more. past_full: cut them all (see conn_read). */
-static int conn_parse(struct conn *c, bool *full, bool past_full)
+/* The reading thread's buffer: input is read here first when the
+   connection holds none, and only what is left unparsed (part of a
+   message, or messages a full queue held back) is kept in the
+   connection's own rbuf. A connection that only ever received whole
+   messages, or nothing (an idle one), owns no read buffer at all. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local uint8_t *scratch_buf;
+
+static void scratch_key_create(void) { pthread_key_create(&scratch_key, free); }
+
+static uint8_t *thread_scratch(void)
+{
+    if (!scratch_buf) {
+        pthread_once(&scratch_once, scratch_key_create);
+        if ((scratch_buf = malloc(RBUF_SIZE)))
+            pthread_setspecific(scratch_key, scratch_buf); /* freed at thread exit */
+    }
+    return scratch_buf;
+}
+
+/* Cut complete messages out of in[0, rlen) (rbuf, or the thread's scratch
+   buffer: the framer's parse), until the inbound queue asks us to stop
+   (*full): the rest stays in rbuf (rx_held) until it has room, so a
+   pipe's queue holds at most NN_RCVBUF and one message more. past_full:
+   cut them all (see conn_read). */
+static int conn_parse(struct conn *c, const uint8_t *in, bool *full, bool past_full)
 {
     size_t pos = 0;
     int err = 0;
     if (c->state == CS_HANDSHAKE) {
         int peer = 0;
-        ssize_t took = c->fr->greet(c->fs, c->rbuf, c->rlen, &peer);
-        if (took <= 0)
+        ssize_t took = c->fr->greet(c->fs, in, c->rlen, &peer);
+        if (took < 0)
             return (int) -took;
+        if (took == 0)
+            return conn_keep(c, in, 0);
         pos = (size_t) took;
         err = conn_established(c, peer);
         if (err)
@@ -1168,7 +1226,7 @@ static int conn_parse(struct conn *c, bool *full, bool past_full)
     uint8_t reply[FM_STREAM_REPLY_MAX];
     struct fm_stream_rx rx = {
         .pipe = c->pipe,
-        .in = c->rbuf + pos,
+        .in = in + pos,
         .len = c->rlen - pos,
         .full = *full,
         .past_full = past_full,
@@ -1196,13 +1254,8 @@ static int conn_parse(struct conn *c, bool *full, bool past_full)
     }
     if (rx.bye)
         pos = c->rlen; /* nothing more is read */
-    if (pos == c->rlen) {
-        c->rlen = 0; /* the usual case: every byte was cut */
-    } else if (pos) {
-        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-        c->rlen -= pos;
-    }
-    return err;
+    int kept = conn_keep(c, in, pos);
+    return err ? err : kept;
 }
 
 /* A body read into place is complete: delivered, or the framer's. */
@@ -1255,7 +1308,7 @@ static int conn_read(struct conn *c, bool past_full)
     for (int round = 0; round < READ_BUDGET; round++) {
         if (c->rx_held && c->state == CS_ACTIVE) {
             /* Messages a full queue left in rbuf come first. */
-            int err = conn_parse(c, &full, past_full);
+            int err = conn_parse(c, c->rbuf, &full, past_full);
             if (err)
                 return err;
         }
@@ -1269,6 +1322,7 @@ static int conn_read(struct conn *c, bool past_full)
         }
         full = false;
         uint8_t *dst;
+        const uint8_t *in = NULL;
         size_t room;
         if (c->big_size) {
             if (c->big_got == c->big_cap && big_reserve(c, 0) != 0)
@@ -1276,12 +1330,12 @@ static int conn_read(struct conn *c, bool past_full)
             dst = fm_msg_body(c->bigm) + c->big_got;
             room = c->big_cap - c->big_got;
         } else {
-            if (!c->rbuf) {
-                if (!(c->rbuf = malloc(RBUF_SIZE)))
-                    return ENOMEM;
-                conn_arm_idle(c);
+            if (c->rlen) { /* after what is kept */
+                dst = c->rbuf + c->rlen;
+            } else if (!(dst = c->rbuf ? c->rbuf : thread_scratch())) {
+                return ENOMEM;
             }
-            dst = c->rbuf + c->rlen;
+            in = dst - c->rlen;
             room = RBUF_SIZE - c->rlen;
             /* Big messages tend to follow big ones: take just the next
                prefix, so that its body is read into place rather than
@@ -1322,7 +1376,7 @@ static int conn_read(struct conn *c, bool past_full)
             c->rlen += (size_t) n;
             if (c->rlen >= c->head_len)
                 c->after_big = false;
-            int err = conn_parse(c, &full, past_full);
+            int err = conn_parse(c, in, &full, past_full);
             if (err)
                 return err;
         }
