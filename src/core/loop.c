@@ -41,8 +41,10 @@ struct fm_loop {
     bool stopping;
     struct fm_timer **heap; /* 1-based */
     size_t heap_len, heap_cap;
-    struct posted *posts;
-    size_t posts_len, posts_cap;
+    struct posted *posts;     /* posts[posts_head, posts_len) wait to run */
+    size_t posts_head, posts_len, posts_cap;
+    bool sleeping;            /* in epoll_wait (set and read under lock) */
+    bool woken;               /* and a post has written the wake-up already */
     struct epoll_event batch[MAX_EVENTS];
     int batch_len, batch_pos;
     uint64_t batch_seq;
@@ -323,8 +325,13 @@ void fm_loop_post(struct fm_loop *l, void (*fn)(void *), void *arg)
         l->posts_cap = cap;
     }
     l->posts[l->posts_len++] = (struct posted){fn, arg};
+    /* One wake-up per sleep, however many posts: a loop that is not in
+       epoll_wait sees the posts before it waits again (a fan-out posts to
+       hundreds of connections of one loop per message). */
+    bool need = l->sleeping && !l->woken;
+    l->woken |= need;
     fm_mutex_unlock(&l->lock);
-    if (!on_loop_thread(l))
+    if (need)
         wake(l);
 }
 
@@ -357,13 +364,13 @@ static void run_posts(struct fm_loop *l)
 {
     FM_ASSERT_ON_LOOP(l);
     FM_ASSERT_LOCKED(&l->lock);
-    while (l->posts_len) {
-        struct posted p = l->posts[0];
-        memmove(l->posts, l->posts + 1, --l->posts_len * sizeof(*l->posts));
+    while (l->posts_head < l->posts_len) {
+        struct posted p = l->posts[l->posts_head++];
         fm_mutex_unlock(&l->lock);
         p.fn(p.arg);
         fm_mutex_lock(&l->lock);
     }
+    l->posts_head = l->posts_len = 0;
 }
 
 static void run_timers(struct fm_loop *l)
@@ -399,9 +406,11 @@ static void *loop_main(void *arg)
         }
         if (l->posts_len)
             timeout = 0;
+        l->sleeping = true;
         fm_mutex_unlock(&l->lock);
         int n = epoll_wait(l->epfd, l->batch, MAX_EVENTS, timeout);
         fm_mutex_lock(&l->lock);
+        l->sleeping = l->woken = false;
         l->in_batch = true;
         l->batch_len = n > 0 ? n : 0;
         for (l->batch_pos = 0; l->batch_pos < l->batch_len;) {

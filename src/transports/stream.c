@@ -191,6 +191,8 @@ struct conn {
     bool rx_paused;          /* inbound queue full: not reading */
     bool rx_backlog;         /* paused with input no event will announce */
     bool rx_posted;          /* conn_rx_task is on its way */
+    bool flush_posted;       /* conn_flush_task is on its way: a fan-out's
+                                batch, written by the loop without FM_EV_OUT */
     bool rx_claimed;         /* a blocked receiver reads, not the loop */
     bool bye_pending;        /* the framer's last word is in tail: the loop
                                 closes (conn_bye) */
@@ -296,7 +298,7 @@ static void conn_update_events(struct conn *c)
            is done. Lingering, FM_EV_OUT tells the loop that the last write
            has ended. */
         if (c->broken || c->bye_pending || c->tell_writable ||
-            (!c->writing && (conn_pending(c) || c->state == CS_LINGER)))
+            (!c->writing && !c->flush_posted && (conn_pending(c) || c->state == CS_LINGER)))
             ev |= FM_EV_OUT;
         if (c->sess)
             ev = c->sops->events(c->sess, ev);
@@ -489,8 +491,10 @@ static void conn_arm_idle(struct conn *c)
    must take the ordinary path, -errno when the connection broke. Not while
    a control reply or our last bytes wait: a growing buffer would hold
    them back. c->lock held. */
-static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst, const struct iovec *iov,
-                      int n, size_t fl)
+static void conn_post_flush(struct conn *c);
+
+static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst, bool fanout,
+                      const struct iovec *iov, int n, size_t fl)
 {
     FM_ASSERT_HELD(&c->lock);
     if (fl > STAGE_MAX || c->outq.count || c->pre_off < c->pre_len || c->ctl_len ||
@@ -517,7 +521,9 @@ static int conn_stage(struct conn *c, struct fm_msg *msg, bool burst, const stru
     c->stage_len += fl;
     c->stage_frames++;
     c->stage_uses++;
-    if (was_empty)
+    if (was_empty && fanout)
+        conn_post_flush(c); /* the loop writes it (a post: no epoll_ctl) */
+    else if (was_empty)
         conn_update_events(c); /* the loop writes it unless the sender does */
     fm_msg_term(msg);
     return 1;
@@ -553,7 +559,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     int n = 0;
     size_t fl = c->fr->gather(c->fs, msg, 0, scratch, iov, &n);
     bool cut = c->fr->may_cut && fl != c->fr->wire_len(c->fs, msg);
-    int staged = cut ? 0 : conn_stage(c, msg, burst, iov, n, fl);
+    int staged = cut ? 0 : conn_stage(c, msg, burst, fanout, iov, n, fl);
     if (staged) {
         int rc = 0;
         if (staged < 0) {
@@ -624,6 +630,8 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
        writes, as when the staging buffer fills.) */
     if ((cut || (fanout && conn_unsent(c) >= c->sndbuf)) && !c->sess_hs && conn_flush(c) != 0)
         c->broken = true; /* the loop sees FM_EV_OUT and tears down */
+    else if (fanout && conn_pending(c))
+        conn_post_flush(c);
     conn_update_events(c);
     int rc = 0;
     if (conn_unsent(c) >= c->sndbuf) {
@@ -663,6 +671,22 @@ static void conn_post_rx(struct conn *c)
     c->rx_posted = true;
     fm_pipe_ref(c->pipe);
     fm_loop_post(c->loop, conn_rx_task, c->pipe);
+}
+
+static void conn_flush_task(void *arg);
+
+/* A fan-out queued output: the connection's loop writes it, woken by a
+   post (one wake-up per loop and batch however many connections) rather
+   than by FM_EV_OUT, which costs an epoll_ctl pair per connection and
+   batch. c->lock held. */
+static void conn_post_flush(struct conn *c)
+{
+    FM_ASSERT_HELD(&c->lock);
+    if (c->flush_posted)
+        return;
+    c->flush_posted = true;
+    fm_pipe_ref(c->pipe);
+    fm_loop_post(c->loop, conn_flush_task, c->pipe);
 }
 
 /* The receiver made room in a queue that was full: reading resumes. The
@@ -709,6 +733,30 @@ static void conn_inq_space(struct fm_pipe *p)
     }
     if (have_rx)
         pthread_mutex_unlock(&c->rx_lock);
+}
+
+/* On the loop: write what a fan-out queued (conn_post_flush), and say
+   so if that emptied a full pipe. What the kernel does not take waits for
+   FM_EV_OUT as usual. */
+static void conn_flush_task(void *arg)
+{
+    struct fm_pipe *p = arg;
+    struct conn *c = p->tdata;
+    bool writable = false;
+    pthread_mutex_lock(&c->lock);
+    c->flush_posted = false;
+    if (c->state != CS_DEAD && !c->broken && conn_flush(c) != 0)
+        c->broken = true; /* FM_EV_OUT: the loop tears down */
+    if (c->out_full && !c->broken && conn_unsent(c) <= c->sndbuf / 2) {
+        c->out_full = false;
+        writable = true;
+    }
+    conn_update_events(c);
+    pthread_mutex_unlock(&c->lock);
+    if (writable && c->attached)
+        fm_pipe_writable(p);
+    fm_run_deferred();
+    fm_pipe_unref(p);
 }
 
 static void conn_close_task(void *arg)
