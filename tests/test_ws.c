@@ -10,7 +10,8 @@
    one host:port under different paths, an unknown path, a path bound
    twice, a closed path and the port freed after the last; IPv6, "*", DNS
    names; NN_RCVMAXSIZE against a message reassembled from frames each
-   below it; invalid UTF-8 in text. */
+   below it; invalid UTF-8 in text; NN_TCP_NODELAY reaching ws
+   connections on both sides. */
 #include "testutil.h"
 
 #include <nanomsg/bus.h>
@@ -19,7 +20,13 @@
 #include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
 #include <nanomsg/survey.h>
+#include <nanomsg/tcp.h>
 #include <nanomsg/ws.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -526,8 +533,55 @@ static void test_text_burst(void)
     }
 }
 
+/* TCP_NODELAY of this process's TCP socket whose local or peer port is
+   port and that is connected (femtomsg's, found among our descriptors):
+   0 or 1, -1 when none is found. */
+static int nodelay_of_conn(int port, bool local)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in a;
+        socklen_t len = sizeof(a);
+        int r = local ? getsockname(fd, (struct sockaddr *) &a, &len)
+                      : getpeername(fd, (struct sockaddr *) &a, &len);
+        if (r != 0 || a.sin_family != AF_INET || ntohs(a.sin_port) != port)
+            continue;
+        struct sockaddr_in peer;
+        len = sizeof(peer);
+        if (getpeername(fd, (struct sockaddr *) &peer, &len) != 0)
+            continue; /* the listener */
+        int v = -1;
+        len = sizeof(v);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0)
+            return v != 0;
+    }
+    return -1;
+}
+
+/* NN_TCP_NODELAY applies to ws connections as to tcp ones, read when each
+   connection is made: off by default, on once set (dialled and accepted
+   sides). */
+static void test_nodelay(void)
+{
+    for (int on = 0; on < 2; on++) {
+        int srv = sock(NN_PAIR), cli = sock(NN_PAIR);
+        CHECK(nn_setsockopt(srv, NN_TCP, NN_TCP_NODELAY, &on, sizeof(on)) == 0);
+        CHECK(nn_setsockopt(cli, NN_TCP, NN_TCP_NODELAY, &on, sizeof(on)) == 0);
+        char addr[NN_SOCKADDR_MAX];
+        int port = bind_ws(srv, "127.0.0.1", "/nd", addr);
+        CHECK(port > 0 && nn_connect(cli, addr) >= 0);
+        CHECK(nn_send(cli, "x", 1, 0) == 1);
+        char b[4];
+        CHECK(nn_recv(srv, b, sizeof(b), 0) == 1);
+        CHECK(nodelay_of_conn(port, true) == on);  /* accepted */
+        CHECK(nodelay_of_conn(port, false) == on); /* dialled */
+        nn_close(cli);
+        nn_close(srv);
+    }
+}
+
 int main(void)
 {
+    test_nodelay();
     test_addresses();
     test_option();
     test_text_sizes();
