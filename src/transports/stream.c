@@ -660,20 +660,23 @@ static bool conn_has_room(struct fm_pipe *p)
 }
 
 static void conn_rx_task(void *arg);
+static void conn_flush_task(void *arg);
+
+/* Have the loop run fn for the connection once (*posted until it runs;
+   the post holds a pipe reference). c->lock held. */
+static void conn_post_once(struct conn *c, bool *posted, void (*fn)(void *))
+{
+    FM_ASSERT_HELD(&c->lock);
+    if (*posted)
+        return;
+    *posted = true;
+    fm_pipe_ref(c->pipe);
+    fm_loop_post(c->loop, fn, c->pipe);
+}
 
 /* Input is waiting that no event will announce (complete messages left in
    rbuf, a session's decrypted bytes): the loop reads it. c->lock held. */
-static void conn_post_rx(struct conn *c)
-{
-    FM_ASSERT_HELD(&c->lock);
-    if (c->rx_posted)
-        return;
-    c->rx_posted = true;
-    fm_pipe_ref(c->pipe);
-    fm_loop_post(c->loop, conn_rx_task, c->pipe);
-}
-
-static void conn_flush_task(void *arg);
+static void conn_post_rx(struct conn *c) { conn_post_once(c, &c->rx_posted, conn_rx_task); }
 
 /* A fan-out queued output: the connection's loop writes it, woken by a
    post (one wake-up per loop and batch however many connections) rather
@@ -681,12 +684,7 @@ static void conn_flush_task(void *arg);
    batch. c->lock held. */
 static void conn_post_flush(struct conn *c)
 {
-    FM_ASSERT_HELD(&c->lock);
-    if (c->flush_posted)
-        return;
-    c->flush_posted = true;
-    fm_pipe_ref(c->pipe);
-    fm_loop_post(c->loop, conn_flush_task, c->pipe);
+    conn_post_once(c, &c->flush_posted, conn_flush_task);
 }
 
 /* The receiver made room in a queue that was full: reading resumes. The
