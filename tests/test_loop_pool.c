@@ -8,10 +8,10 @@
    closing everything while the loops are busy leaves no connection
    behind. Under ThreadSanitizer this is the cross-loop traffic test. */
 #include "testutil.h"
+#include "loop_threads.h"
 
 #include <nanomsg/pipeline.h>
 
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,48 +19,6 @@
 
 #define LOOPS 4
 #define PUSHERS 12
-
-struct loop_thread {
-    int tid;
-    long switches;
-};
-
-/* The loop threads of this process and their voluntary context switches. */
-static int loop_threads(struct loop_thread *out, int cap)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < cap) {
-        if (de->d_name[0] == '.')
-            continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (!fgets(comm, sizeof(comm), f))
-            comm[0] = '\0';
-        fclose(f);
-        if (strncmp(comm, "fm-loop-", 8) != 0)
-            continue;
-        out[n].tid = atoi(de->d_name);
-        out[n].switches = -1;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
-        if ((f = fopen(path, "r"))) {
-            char line[128];
-            while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "voluntary_ctxt_switches: %ld", &out[n].switches) == 1)
-                    break;
-            fclose(f);
-        }
-        n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static long switches_of(const struct loop_thread *set, int n, int tid)
 {

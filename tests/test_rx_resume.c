@@ -14,10 +14,10 @@
    the next bytes) every few messages: only delivery is checked there, as
    over ws. */
 #include "testutil.h"
+#include "loop_threads.h"
 
 #include <nanomsg/pair.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,44 +27,6 @@
 #define COUNT 3000
 #define SIZE 64
 #define RCVBUF 2048
-
-/* Voluntary context switches of this process's loop threads ("fm-loop-<n>"):
-   how often they went to sleep, so how often they were woken. */
-static long loop_wakeups(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    long total = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (!fgets(comm, sizeof(comm), f))
-            comm[0] = '\0';
-        fclose(f);
-        if (strncmp(comm, "fm-loop-", 8) != 0)
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
-        if ((f = fopen(path, "r"))) {
-            char line[128];
-            long n;
-            while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1) {
-                    total += n;
-                    break;
-                }
-            fclose(f);
-        }
-    }
-    closedir(d);
-    return total;
-}
 
 static void fill(uint8_t *b, int seq)
 {
