@@ -384,6 +384,24 @@ static void test_good_exchange(void)
     close(fd);
 }
 
+/* A socket closed the moment its 101 is read (the connection may not be
+   attached yet) still says goodbye: a close frame (1000), then the end. */
+static void test_close_at_upgrade(void)
+{
+    for (int i = 0; i < 100; i++) {
+        int rep = sock(NN_REP), port;
+        CHECK(bind_ws(rep, "/svc", &port) >= 0);
+        int fd = raw_upgrade(port, "/svc", "rep.sp.nanomsg.org");
+        CHECK(fd >= 0);
+        nn_close(rep);
+        bool ok = expect_close(fd, 1000);
+        CHECK(ok);
+        close(fd);
+        if (!ok)
+            break;
+    }
+}
+
 struct breach {
     const char *what;
     int code;
@@ -929,6 +947,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     test_good_exchange();
+    test_close_at_upgrade();
     test_breaches();
     test_refusals();
     test_deadline();

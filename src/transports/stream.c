@@ -1537,6 +1537,20 @@ static void conn_on_event(struct fm_watch *w, uint32_t ev)
     fm_run_deferred();
 }
 
+/* The framer's goodbye (ws close frame) after all that is queued; it goes
+   out once the state is CS_LINGER or later. c->lock held. */
+static void conn_say_goodbye(struct conn *c)
+{
+    FM_ASSERT_HELD(&c->lock);
+    if (c->fr->goodbye && !c->broken && !c->tail_len &&
+        (c->tail || (c->tail = malloc(FM_STREAM_REPLY_MAX)))) {
+        c->tail_len = c->fr->goodbye(c->fs, c->tail);
+        c->tail_off = 0;
+        if (conn_flush(c) != 0)
+            c->broken = true;
+    }
+}
+
 /* On the connection's loop: start the opening exchange (or, handed over
    with it done, go active at once). */
 static void conn_begin(struct conn *c)
@@ -1568,6 +1582,14 @@ static void conn_begin(struct conn *c)
         pthread_mutex_unlock(&c->lock);
         rc = conn_established(c, c->adopted_peer);
         if (rc) {
+            if (rc == ECONNABORTED) {
+                /* The socket closed after our answer went out: the peer
+                   gets the goodbye it would have had a moment later. */
+                pthread_mutex_lock(&c->lock);
+                c->state = CS_LINGER; /* the goodbye goes out from here on */
+                conn_say_goodbye(c);
+                pthread_mutex_unlock(&c->lock);
+            }
             conn_destroy(c, rc);
             return;
         }
@@ -1735,14 +1757,7 @@ static void conn_let_go(struct conn *c, struct stream_ep *e)
     uint64_t now = fm_now_ms();
     pthread_mutex_lock(&c->lock);
     c->rx_paused = false;
-    if (c->fr->goodbye && !c->broken && !c->tail_len &&
-        (c->tail || (c->tail = malloc(FM_STREAM_REPLY_MAX)))) {
-        /* The framer's goodbye (ws close frame) after all that is queued. */
-        c->tail_len = c->fr->goodbye(c->fs, c->tail);
-        c->tail_off = 0;
-        if (conn_flush(c) != 0)
-            c->broken = true;
-    }
+    conn_say_goodbye(c);
     if (conn_pending(c) && !c->broken)
         c->state = CS_LINGER;
     else
