@@ -355,6 +355,11 @@ struct fm_pipe_ops {
        backlog, have answered it and been answered before it arrives.
        Socket lock held. */
     bool (*has_room)(struct fm_pipe *p);
+    /* Optional: write out what send left for after the socket lock
+       (send called fm_defer_flush), so that the system call does not hold
+       the socket lock that the transport's threads need to hand over
+       messages. Called without any socket lock. */
+    void (*flush)(struct fm_pipe *p);
 };
 
 struct fm_pipe {
@@ -478,6 +483,7 @@ int fm_sock_type(struct fm_sock *s); /* fixed for the socket's life */
 void fm_defer_readable(struct fm_pipe *p);
 void fm_defer_writable(struct fm_pipe *p);
 void fm_defer_inq_space(struct fm_pipe *p);
+void fm_defer_flush(struct fm_pipe *p);
 void fm_run_deferred(void);
 
 /* Fair queue of inbound messages across the socket's pipes, by NN_RCVPRIO

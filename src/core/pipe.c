@@ -327,7 +327,7 @@ void fm_lb_send_all(struct fm_lb *lb, struct fm_msg *msg, uint32_t skip_id)
 }
 
 /* ------------------------------------------------- deferred notifications */
-enum defer_kind { DEFER_READABLE, DEFER_WRITABLE, DEFER_INQ_SPACE };
+enum defer_kind { DEFER_READABLE, DEFER_WRITABLE, DEFER_INQ_SPACE, DEFER_FLUSH };
 struct deferred {
     struct fm_pipe *pipe;
     enum defer_kind kind;
@@ -365,6 +365,7 @@ static void defer_push(struct fm_pipe *p, enum defer_kind kind)
 void fm_defer_readable(struct fm_pipe *p) { defer_push(p, DEFER_READABLE); }
 void fm_defer_writable(struct fm_pipe *p) { defer_push(p, DEFER_WRITABLE); }
 void fm_defer_inq_space(struct fm_pipe *p) { defer_push(p, DEFER_INQ_SPACE); }
+void fm_defer_flush(struct fm_pipe *p) { defer_push(p, DEFER_FLUSH); }
 
 static void notify_readable(struct fm_pipe *p)
 {
@@ -399,6 +400,7 @@ void fm_run_deferred(void)
         case DEFER_READABLE: notify_readable(d.pipe); break;
         case DEFER_WRITABLE: fm_pipe_writable(d.pipe); break;
         case DEFER_INQ_SPACE: d.pipe->ops->inq_space(d.pipe); break;
+        case DEFER_FLUSH: d.pipe->ops->flush(d.pipe); break;
         }
         fm_pipe_unref(d.pipe);
     }

@@ -1055,14 +1055,15 @@ static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags)
     bool first = true;
     for (;;) {
         fm_sock_lock(s);
-        s->burst = burst_clock() - s->last_send_end < BURST_TICKS;
+        s->burst = burst_clock() - atomic_load_explicit(&s->last_send_end,
+                                                        memory_order_relaxed) < BURST_TICKS;
         int rc = atomic_load(&s->closing) ? -EBADF : s->proto->send(s->pstate, msg);
-        s->last_send_end = burst_clock();
         if (first) {
             deadline = deadline_after(s->opt.val[NN_SNDTIMEO]);
             first = false;
         }
-        fm_sock_unlock(s);
+        fm_sock_unlock(s); /* (writes what the transport left for after it) */
+        atomic_store_explicit(&s->last_send_end, burst_clock(), memory_order_relaxed);
         if (rc != -EAGAIN)
             return rc;
         if (flags & NN_DONTWAIT)

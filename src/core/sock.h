@@ -64,9 +64,10 @@ struct fm_sock {
 
     atomic_int_least64_t stats[FM_STAT_COUNT];
 
-    /* fm_sock_burst: when the last nn_send left the protocol, and whether
-       the current one started soon after. */
-    uint64_t last_send_end;
+    /* fm_sock_burst: when the last nn_send was done (its deferred writes
+       included, which run after the lock: atomic), and whether the current
+       one started soon after. */
+    _Atomic uint64_t last_send_end;
     bool burst;
     bool fanout; /* fm_sock_fanout: this send goes to many pipes */
 
