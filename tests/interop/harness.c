@@ -1,7 +1,8 @@
 /* harness.c: the process plumbing of the interoperability drivers
    (harness.h): per run it starts the binder's peer program, waits for its
    READY, starts the connector's, relays every other control line each
-   prints to the other's stdin, and reaps both. A run ends as soon as
+   prints to the other's stdin (the binder's lines after its READY wait
+   for the connector), and reaps both. A run ends as soon as
    either side fails (the other would wait for it to its own timeouts), or
    at its deadline. Ports stay below the kernel's ephemeral range (32768
    up), where outgoing connections could take ours. */
@@ -98,8 +99,31 @@ static int spawn(struct child *c, const char *name, const char *prog, const char
     return 0;
 }
 
-/* Reads what c printed and passes complete lines on to peer (if any),
-   except one equal to want (may be NULL): returns 1 when that was seen. */
+/* Passes c's complete lines on to peer, except the first equal to want
+   (may be NULL): returns 1 when that was seen. With no peer yet (the
+   binder before its connector starts) the lines before want are dropped
+   and those after it kept for the connector. */
+static int pass_lines(struct child *c, struct child *peer, const char *want)
+{
+    int seen = 0;
+    char *nl;
+    while ((nl = memchr(c->buf, '\n', c->len))) {
+        size_t l = (size_t) (nl - c->buf) + 1;
+        if (!seen && want && l - 1 == strlen(want) && memcmp(c->buf, want, l - 1) == 0)
+            seen = 1;
+        else if (!peer && seen)
+            break;
+        else if (peer && peer->in >= 0 && write(peer->in, c->buf, l) != (ssize_t) l) {
+            close(peer->in);
+            peer->in = -1;
+        }
+        memmove(c->buf, c->buf + l, c->len - l);
+        c->len -= l;
+    }
+    return seen;
+}
+
+/* Reads what c printed, then pass_lines. */
 static int relay(struct child *c, struct child *peer, const char *want)
 {
     assert(c->out >= 0);
@@ -110,20 +134,7 @@ static int relay(struct child *c, struct child *peer, const char *want)
         return 0;
     }
     c->len += (size_t) n;
-    int seen = 0;
-    char *nl;
-    while ((nl = memchr(c->buf, '\n', c->len))) {
-        size_t l = (size_t) (nl - c->buf) + 1;
-        if (want && l - 1 == strlen(want) && memcmp(c->buf, want, l - 1) == 0)
-            seen = 1;
-        else if (peer && peer->in >= 0 && write(peer->in, c->buf, l) != (ssize_t) l) {
-            close(peer->in);
-            peer->in = -1;
-        }
-        memmove(c->buf, c->buf + l, c->len - l);
-        c->len -= l;
-    }
-    return seen;
+    return pass_lines(c, peer, want);
 }
 
 static void reap(struct child *c, int block)
@@ -200,6 +211,7 @@ static int run(const struct ih_plan *plan, const char *proto, int fm_role, int f
         close_pipes(&b);
         return IH_FAIL;
     }
+    pass_lines(&b, &c, NULL); /* what the binder said after its READY */
     end = now_s() + RUN_TIMEOUT_S;
     int connector_ready = 0;
     while ((b.out >= 0 || c.out >= 0) && now_s() < end) {
