@@ -252,7 +252,8 @@ static inline struct fm_msg *fm_msgq_peek(struct fm_msgq *q)
    run at the same time on different loops. */
 struct fm_loop;
 /* The least loaded loop (by descriptors watched), round robin on ties.
-   Does not start a thread: a loop starts on its first use. */
+   Starts its thread if it is not running yet; a loop that cannot start
+   (no descriptors left) is passed over for a running one. */
 struct fm_loop *fm_loop_pick(void);
 /* True on the thread of loop. */
 bool fm_loop_is_current(const struct fm_loop *loop);
