@@ -37,6 +37,7 @@ def size_label(s):
 def bars(ax, groups, names, value):
     """groups: [(label, {variant: entry})]; value(entry) -> number or None."""
     width = 0.8 / max(len(names), 1)
+    drawn = 0
     for i, n in enumerate(names):
         xs, ys = [], []
         for g, (_, res) in enumerate(groups):
@@ -45,8 +46,14 @@ def bars(ax, groups, names, value):
                 xs.append(g + (i - (len(names) - 1) / 2) * width)
                 ys.append(v)
         ax.bar(xs, ys, width, label=n, color=color(n, names))
+        drawn += len(ys)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([g[0] for g in groups])
+    if not drawn:
+        # Every run of the panel failed: a log scale has nothing to span.
+        ax.text(0.5, 0.5, "no result", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        return
     ax.set_yscale("log")
     ax.grid(axis="y", which="both", alpha=0.3)
 
