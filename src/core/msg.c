@@ -100,16 +100,36 @@ static struct fm_chunk *cache_take_range(size_t lo, size_t hi)
     return c;
 }
 
+/* Kept if there is room, or room made by letting smaller chunks go: the
+   latest large messages say best what the next ones will need, and a
+   cache full of smaller sizes would send every bigger message to fresh
+   pages. */
 static bool cache_keep(struct fm_chunk *c)
 {
+    struct fm_chunk *gone[CACHE_SLOTS];
+    int ngone = 0;
     bool kept = false;
     pthread_mutex_lock(&cache.lock);
+    while (cache.count == CACHE_SLOTS || cache.bytes + c->alloc > CACHE_BYTES) {
+        int least = -1;
+        for (int i = 0; i < cache.count; i++)
+            if (cache.slot[i]->alloc < c->alloc &&
+                (least < 0 || cache.slot[i]->alloc < cache.slot[least]->alloc))
+                least = i;
+        if (least < 0)
+            break;
+        gone[ngone++] = cache.slot[least];
+        cache.bytes -= cache.slot[least]->alloc;
+        cache.slot[least] = cache.slot[--cache.count];
+    }
     if (cache.count < CACHE_SLOTS && cache.bytes + c->alloc <= CACHE_BYTES) {
         cache.slot[cache.count++] = c;
         cache.bytes += c->alloc;
         kept = true;
     }
     pthread_mutex_unlock(&cache.lock);
+    for (int i = 0; i < ngone; i++)
+        free(gone[i]);
     return kept;
 }
 
@@ -450,9 +470,25 @@ int fm_msg_body_resize(struct fm_msg *m, size_t size)
         return 0;
     }
     struct fm_chunk *c = m->body;
-    if (size <= c->alloc && atomic_load(&c->refs) == 1 && !c->slab &&
-        c->data == (uint8_t *) c + FM_CHUNK_HEAD) {
-        c->size = size; /* the room is there already */
+    if (atomic_load(&c->refs) == 1 && !c->slab && c->data == (uint8_t *) c + FM_CHUNK_HEAD) {
+        if (size <= c->alloc) {
+            c->size = size; /* the room is there already */
+            return 0;
+        }
+        /* Ours alone: grown by the allocator, which moves a large block by
+           remapping its pages, not by copying them into fresh ones (a body
+           read as it arrives grows a few times, and each fresh page costs
+           a fault). */
+        if (size > SIZE_MAX - FM_CHUNK_HEAD)
+            return -ENOMEM;
+        struct fm_chunk *n = realloc(c, FM_CHUNK_HEAD + size);
+        if (!n)
+            return -ENOMEM;
+        n->alloc = n->capacity = size;
+        n->size = size;
+        n->data = (uint8_t *) n + FM_CHUNK_HEAD;
+        chunk_set_backptr(n);
+        m->body = n;
         return 0;
     }
     void *p = fm_chunk_realloc_user(m->body->data, size);
