@@ -108,6 +108,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,9 @@ struct conn {
                                 closes (conn_bye) */
     bool tell_writable;      /* a control reply's flush emptied a full queue:
                                 the loop says fm_pipe_writable */
+    bool push_due;           /* the output went in several calls: Nagle may
+                                hold its last segment (conn_push) */
+    signed char nagle;       /* TCP with Nagle on: 1; not: 0; unknown: -1 */
     uint8_t *pre;            /* our opening, ahead of every message: */
     size_t pre_len, pre_off; /* pre_inline, or the heap when longer */
     uint8_t pre_inline[FM_STREAM_OPEN_INLINE];
@@ -311,7 +315,8 @@ static void conn_update_events(struct conn *c)
 
 /* ------------------------------------------------------------ writing */
 
-static ssize_t send_iov(struct conn *c, struct iovec *iov, int n)
+/* more: the caller writes again at once if this call takes everything. */
+static ssize_t send_iov(struct conn *c, struct iovec *iov, int n, bool more)
 {
     if (c->sess)
         return c->sops->writev(c->sess, iov, n);
@@ -319,9 +324,33 @@ static ssize_t send_iov(struct conn *c, struct iovec *iov, int n)
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t) n};
     ssize_t w;
     do
-        w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
     while (w < 0 && errno == EINTR);
     return w;
+}
+
+/* The output just written ended something that went in several calls. With
+   Nagle on, its last, short segment waits for the peer to acknowledge an
+   earlier short one (a frame's end, a partial write's), and a peer that
+   has nothing to answer until the message is whole delays that by up to
+   40 ms: ws messages of several frames stalled so one time in ten. Nagle
+   cannot merge anything more into it (we have nothing more to send), so
+   switching TCP_NODELAY on and off sends it now; the setting stays the
+   user's. Two system calls per message that took several: not on the
+   path of small messages. */
+static void conn_push(struct conn *c)
+{
+    c->push_due = false;
+    if (c->nagle < 0) {
+        int v = 1;
+        socklen_t len = sizeof(v);
+        c->nagle = getsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v == 0;
+    }
+    if (c->nagle) {
+        int on = 1, off = 0;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off));
+    }
 }
 
 /* Take up to *w bytes written from buf[*off, len): how many were its. */
@@ -441,13 +470,16 @@ static int conn_flush(struct conn *c)
             iov[n++].iov_len = c->tail_len - c->tail_off;
             want += c->tail_len - c->tail_off;
         }
-        if (n == 0 && !(c->sess && c->sops->pending(c->sess)))
+        if (n == 0 && !(c->sess && c->sops->pending(c->sess))) {
+            if (c->push_due && !conn_pending(c))
+                conn_push(c);
             return 0; /* (a session's own backlog is written by the call below) */
+        }
         ssize_t w;
         if (!c->sess && q->count == 0 && !ctl && !tail) {
             c->writing = true;
             pthread_mutex_unlock(&c->lock);
-            w = send_iov(c, iov, n);
+            w = send_iov(c, iov, n, !all);
             int err = errno;
             pthread_mutex_lock(&c->lock);
             c->writing = false;
@@ -456,13 +488,18 @@ static int conn_flush(struct conn *c)
             conn_update_events(c); /* others left FM_EV_OUT to us */
             errno = err;
         } else {
-            w = send_iov(c, iov, n);
+            w = send_iov(c, iov, n, !all);
         }
-        if (w < 0)
+        if (w < 0) {
+            c->push_due = true;
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        }
         conn_consumed(c, (size_t) w, ctl);
-        if ((size_t) w < want)
-            return 0;
+        if ((size_t) w < want || !all) {
+            c->push_due = true;
+            if ((size_t) w < want)
+                return 0;
+        }
     }
 }
 
@@ -634,7 +671,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
     if (!cut && !fanout && !conn_pending(c)) {
         /* Nothing ahead of us and no room to leave the frame queued: the
            whole frame goes to the kernel now. */
-        ssize_t w = send_iov(c, iov, n);
+        ssize_t w = send_iov(c, iov, n, false);
         if (w >= 0 && (size_t) w == fl) {
             if (flushed)
                 conn_update_events(c); /* all out: the loop need not wake */
@@ -650,6 +687,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
             return -ECONNRESET;
         }
         written = w > 0 ? (size_t) w : 0;
+        c->push_due = true; /* the rest goes in later calls */
     }
     if (conn_queue(c, msg) != 0) {
         /* Out of memory. A frame cut short would corrupt the stream. */
@@ -1714,6 +1752,7 @@ static struct conn *conn_make(struct stream_ep *e, int fd, bool accepted)
     p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
     p->inq_resume = p->inq_limit - p->inq_limit / 4;
     c->loop = accepted ? fm_loop_pick() : e->loop;
+    c->nagle = -1;
     c->fr = fr;
     c->fs = c->fstate;
     c->pre = pre ? pre : c->pre_inline;
