@@ -7,7 +7,9 @@ really loads the library it names), runs the matrix
 {latency, throughput} x transports x message sizes, interleaving the
 variants cell by cell so that noise on a shared machine hits all alike,
 repeats each run and keeps the median, then adds PUB/SUB fan-out and
-REQ/REP through a device. It prints a table with femtomsg's speed ratio to
+REQ/REP through a device (and, asked for with --tests reqlat, REQ/REP
+round trips of 3 MiB with Nagle left on, as a program that sets nothing
+has it). It prints a table with femtomsg's speed ratio to
 the best of nanomsg and NNG, to ZeroMQ and to the raw baseline, and writes
 perf/results/latest.json, latest.md and latest.png.
 
@@ -39,6 +41,8 @@ ROOT = os.path.dirname(HERE)
 
 POINT_TOOLS = ["local_lat", "remote_lat", "local_thr", "remote_thr", "inproc_lat", "inproc_thr"]
 MULTI_TOOLS = ["pubsub_fanout", "reqrep_device"]
+# Written against the nanomsg API only (femtomsg, nanomsg, NNG).
+NN_ONLY_TOOLS = ["reqrep_lat"]
 
 # Transports, data-driven: "inproc" runs the single-process tools, "pair"
 # a bound local_* and a connecting remote_* process. {port} and {path} are
@@ -71,30 +75,30 @@ def variants(fm_build):
     nn = os.path.join(HERE, "nn")
     return {
         "femtomsg": {
-            "src": nn, "tools": POINT_TOOLS + MULTI_TOOLS,
+            "src": nn, "tools": POINT_TOOLS + MULTI_TOOLS + NN_ONLY_TOOLS,
             "cflags": ["-I" + os.path.join(ROOT, "include")],
             "libs": ["-L" + fm_lib, "-Wl,-rpath," + fm_lib, "-lnanomsg"],
             "lib": "^" + re.escape(fm_lib) + "/libnanomsg\\.so",
             "transports": ["inproc", "ipc", "tcp", "ws", "tls+tcp", "wss"],
-            "tests": ["lat", "thr", "fanout", "device"],
+            "tests": ["lat", "thr", "fanout", "device", "reqlat"],
         },
         "nanomsg": {
-            "src": nn, "tools": POINT_TOOLS + MULTI_TOOLS,
+            "src": nn, "tools": POINT_TOOLS + MULTI_TOOLS + NN_ONLY_TOOLS,
             "cflags": ["-I/usr/include"],
             "libs": ["-lnanomsg"],
             "lib": "^/usr/lib/.*/libnanomsg\\.so",
             "transports": ["inproc", "ipc", "tcp", "ws"],
-            "tests": ["lat", "thr", "fanout", "device"],
+            "tests": ["lat", "thr", "fanout", "device", "reqlat"],
         },
         "nng": {
             # NNG's compatibility constants differ from nanomsg's: its own
             # headers must come first.
-            "src": nn, "tools": POINT_TOOLS + MULTI_TOOLS,
+            "src": nn, "tools": POINT_TOOLS + MULTI_TOOLS + NN_ONLY_TOOLS,
             "cflags": ["-I/usr/include/nng/compat"],
             "libs": ["-lnng"],
             "lib": "^/usr/lib/.*/libnng\\.so",
             "transports": ["inproc", "ipc", "tcp", "ws"],
-            "tests": ["lat", "thr", "fanout", "device"],
+            "tests": ["lat", "thr", "fanout", "device", "reqlat"],
         },
         "zmq": {
             "src": os.path.join(HERE, "zmq"), "tools": POINT_TOOLS + MULTI_TOOLS,
@@ -133,6 +137,8 @@ PILOT = {
 MIN_COUNT = {"lat": 20, "thr": 50}
 FANOUT_SIZES = [64, 1024]
 DEVICE_SIZES = [64, 1024]
+# Several ws frames and several writes per message: what Nagle can stall.
+REQLAT_SIZES = [3 << 20]
 
 
 def log(*a):
@@ -306,6 +312,13 @@ class Runner:
         secs = max(count / max(publish, 1e-9), count * subs * delivered / 100 / max(msgs, 1e-9))
         return msgs, secs, {"delivered": delivered, "publish": publish}
 
+    def reqlat(self, variant, transport, size, count):
+        out = self.run_one([self.exe(variant, "reqrep_lat"), self.url(transport), str(size),
+                            str(count)])
+        us = float(re.search(r"average latency: ([0-9.]+)", out).group(1))
+        slow = int(re.search(r"roundtrips over 5 ms: ([0-9]+)", out).group(1))
+        return us, us * 2 * count / 1e6, {"over_5ms": slow, "roundtrips": count}
+
     def device(self, variant, transport, size, count):
         out = self.run_one([self.exe(variant, "reqrep_device"), self.url(transport),
                             self.url(transport), str(size), str(count)])
@@ -438,7 +451,8 @@ def table_rows(results, names):
 def multi_rows(results, names):
     head = ["test", "transport", "size"] + names + ["fm/peer", "fm/zmq"]
     rows = []
-    for key, label in (("fanout", "fan-out 1:10 [kmsg/s]"), ("device", "req/rep device [us]")):
+    for key, label in (("fanout", "fan-out 1:10 [kmsg/s]"), ("device", "req/rep device [us]"),
+                       ("reqlat", "req/rep, Nagle on [us]")):
         for c in results.get(key, []):
             res = c["results"]
             vals = []
@@ -450,6 +464,8 @@ def multi_rows(results, names):
                     vals.append("FAIL")
                 elif key == "fanout":
                     vals.append("%.0f (%.0f%%)" % (e["median"] / 1e3, e["delivered"]))
+                elif key == "reqlat":
+                    vals.append("%.1f (%d of %d > 5 ms)" % (e["median"], e["over_5ms"], e["roundtrips"]))
                 else:
                     vals.append("%.1f" % e["median"])
             r = c["ratios"]
@@ -544,7 +560,7 @@ def main():
         sh(["sh", os.path.join(ROOT, "tests", "tls_certs.sh"), tls_dir])
         os.environ["PERF_TLS_DIR"] = tls_dir
     runner = Runner(bindirs, tmp, a.timeout)
-    results = {"meta": meta, "cells": [], "fanout": [], "device": []}
+    results = {"meta": meta, "cells": [], "fanout": [], "device": [], "reqlat": []}
     try:
         for test in [t for t in ("lat", "thr") if t in tests]:
             for tp in transports:
@@ -597,7 +613,7 @@ def multi(runner, vs, names, transports, tests, reps, a, target, results):
     """Fan-out and device cells, measured like the others. Their runs also
     spawn the parts (threads or processes), a fixed cost the count scaling
     does not see, so they get a longer target."""
-    for key, sizes in (("fanout", FANOUT_SIZES), ("device", DEVICE_SIZES)):
+    for key, sizes in (("fanout", FANOUT_SIZES), ("device", DEVICE_SIZES), ("reqlat", REQLAT_SIZES)):
         if key not in tests:
             continue
         for tp in transports:
@@ -609,6 +625,10 @@ def multi(runner, vs, names, transports, tests, reps, a, target, results):
                     def run(n, count, tp=tp, size=size):
                         return runner.fanout(n, tp, size, count, a.subscribers)
                     res = measure_cell(cell_names, run, 1000, 200, reps, target * 2)
+                elif key == "reqlat":
+                    def run(n, count, tp=tp, size=size):
+                        return runner.reqlat(n, tp, size, count)
+                    res = measure_cell(cell_names, run, 20, 50, reps, target * 4)
                 else:
                     def run(n, count, tp=tp, size=size):
                         us, secs = runner.device(n, tp, size, count)

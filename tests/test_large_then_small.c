@@ -7,7 +7,7 @@
    receipt confirmed (the test thread drives both sockets, so the receipt is
    known out of band), then small messages and replaced requests that must
    all arrive. CPU-burning processes run alongside to widen the races. Every
-   stream transport (tcp, ipc, ws, and tls+tcp when built in). */
+   stream transport (tcp, ipc, ws, and tls+tcp and wss when built in). */
 #include "testutil.h"
 
 #include <nanomsg/bus.h>
@@ -51,7 +51,8 @@ static int sock(int type)
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDTIMEO, &tmo, sizeof(tmo)) == 0);
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof(max)) == 0);
-    if (strcmp(getenv("FM_TEST_SCHEME") ? getenv("FM_TEST_SCHEME") : "", "tls+tcp") == 0) {
+    const char *scheme = getenv("FM_TEST_SCHEME") ? getenv("FM_TEST_SCHEME") : "";
+    if (strcmp(scheme, "tls+tcp") == 0 || strcmp(scheme, "wss") == 0) {
         char path[512];
         snprintf(path, sizeof(path), "%s/server.pem", tls_dir);
         CHECK(nn_setsockopt(s, NN_TLS, NN_TLS_CERT_KEY_FILE, path, strlen(path)) == 0);
@@ -70,7 +71,7 @@ static void join(int a, int b, const char *scheme)
             snprintf(addr, sizeof(addr), "ipc:///tmp/fm_lts_%d_%d.ipc", (int) getpid(), next_port());
         else
             snprintf(addr, sizeof(addr), "%s://127.0.0.1:%d%s", scheme, next_port(),
-                     strcmp(scheme, "ws") == 0 ? "/lts" : "");
+                     strncmp(scheme, "ws", 2) == 0 ? "/lts" : "");
         if (nn_bind(a, addr) >= 0)
             break;
         CHECK(errno == EADDRINUSE);
@@ -259,14 +260,15 @@ int main(void)
     static const struct {
         const char *scheme;
         int rounds, sanitized;
-    } runs[] = {{"ipc", 600, 40}, {"tcp", 600, 40}, {"ws", 300, 8}, {"tls+tcp", 300, 20}};
+    } runs[] = {{"ipc", 600, 40}, {"tcp", 600, 40}, {"ws", 300, 8}, {"tls+tcp", 300, 20},
+                {"wss", 200, 8}};
     bool have_tls = make_tls_certs();
     burn_start();
     for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
         const char *scheme = runs[i].scheme;
         int probe = nn_socket(AF_SP, NN_PAIR);
         bool built = true;
-        if (strcmp(scheme, "tls+tcp") == 0) {
+        if (strcmp(scheme, "tls+tcp") == 0 || strcmp(scheme, "wss") == 0) {
             errno = 0;
             built = have_tls && nn_setsockopt(probe, NN_TLS, NN_TLS_AUTH_MODE, &(int){0},
                                               sizeof(int)) == 0;
