@@ -192,7 +192,10 @@ struct fm_chunk *fm_chunk_from_user(void *ptr)
 
 void fm_chunk_release(struct fm_chunk *c)
 {
-    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+    /* The last reference needs no locked decrement (nobody else holds one
+       to take another): the usual case, one receiver per message. */
+    if (atomic_load_explicit(&c->refs, memory_order_acquire) == 1 ||
+        atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
         c->magic = 0;
         if (c->slab) {
             slab_release(c->slab);
