@@ -26,20 +26,30 @@ struct fm_chunk {
    carved out of the calling thread's current slab instead of one malloc
    each: they are freed on another thread (the receiver), which glibc's
    per-thread caches handle worst. Each chunk holds a reference on its slab;
-   the slab goes when its last chunk and its thread let go. */
+   the slab goes when its last chunk and its thread let go. The carving
+   thread counts its own chunks without a locked instruction (a sender's
+   copy is usually freed on the sender, once staged): only chunks freed by
+   other threads, or after the slab was retired, touch refs. */
 struct fm_slab {
-    atomic_uint refs;
+    atomic_uint refs; /* SLAB_BIAS while current, less the chunks other
+                         threads freed; once retired, the chunks still out */
+    unsigned local;   /* chunks out as the carving thread counts them */
     size_t used;
 };
+#define SLAB_BIAS (1u << 30) /* more than a slab has chunks */
 #define SLAB_SIZE (32 * 1024)
 #define SLAB_HEAD ((sizeof(struct fm_slab) + 15) & ~(size_t) 15)
 #define SLAB_MSG_MAX 1024
-static void slab_release(struct fm_slab *s);
+static void slab_retire(struct fm_slab *s);
 static int init_from_slab(struct fm_msg *m, const void *data, size_t size);
 static _Thread_local struct fm_slab *thread_slab;
 static pthread_key_t slab_key;
 static pthread_once_t slab_key_once = PTHREAD_ONCE_INIT;
-static void slab_key_done(void *s) { slab_release(s); }
+static void slab_key_done(void *s)
+{
+    thread_slab = NULL; /* later frees on this thread count in refs */
+    slab_retire(s);
+}
 static void slab_key_create(void) { pthread_key_create(&slab_key, slab_key_done); }
 
 /* Freed large chunks are kept for the next large message: a fresh malloc
@@ -198,7 +208,11 @@ void fm_chunk_release(struct fm_chunk *c)
         atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
         c->magic = 0;
         if (c->slab) {
-            slab_release(c->slab);
+            struct fm_slab *sl = c->slab;
+            if (sl == thread_slab)
+                sl->local--; /* the carving thread, the slab current */
+            else if (atomic_fetch_sub_explicit(&sl->refs, 1, memory_order_acq_rel) == 1)
+                free(sl);
             return;
         }
         if (CACHE_ON && c->alloc >= CACHE_MIN && c->alloc <= CACHE_MAX && cache_keep(c))
@@ -257,9 +271,14 @@ int fm_msg_init_copy(struct fm_msg *m, const void *data, size_t size)
     return rc;
 }
 
-static void slab_release(struct fm_slab *s)
+/* The carving thread is done with s (a new slab, or the thread ends): its
+   own count moves into refs, which then counts the chunks still out. */
+static void slab_retire(struct fm_slab *s)
 {
-    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+    if (!s)
+        return;
+    unsigned drop = SLAB_BIAS - s->local;
+    if (atomic_fetch_sub_explicit(&s->refs, drop, memory_order_acq_rel) == drop)
         free(s);
 }
 
@@ -269,17 +288,19 @@ static int init_from_slab(struct fm_msg *m, const void *data, size_t size)
     struct fm_slab *s = thread_slab;
     if (!s || s->used + need > SLAB_SIZE) {
         pthread_once(&slab_key_once, slab_key_create);
-        slab_release(s);
+        thread_slab = NULL;
+        slab_retire(s);
         thread_slab = s = malloc(SLAB_HEAD + SLAB_SIZE);
         pthread_setspecific(slab_key, s); /* released when the thread ends */
         if (!s)
             return -ENOMEM;
-        atomic_init(&s->refs, 1); /* the thread's */
+        atomic_init(&s->refs, SLAB_BIAS);
+        s->local = 0;
         s->used = 0;
     }
     struct fm_chunk *c = (struct fm_chunk *) (void *) ((uint8_t *) s + SLAB_HEAD + s->used);
     s->used += need;
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    s->local++;
     c->slab = s;
     atomic_init(&c->refs, 1);
     c->magic = FM_CHUNK_MAGIC;
