@@ -559,13 +559,21 @@ static int nodelay_of_conn(int port, bool local)
 
 /* NN_TCP_NODELAY applies to ws connections as to tcp ones, read when each
    connection is made: off by default, on once set (dialled and accepted
-   sides). */
+   sides). A message of several frames is pushed out at its end by
+   switching TCP_NODELAY on and off (stream.c, conn_push): the setting is
+   the user's again afterwards, both ways. */
 static void test_nodelay(void)
 {
+    size_t big_len = 3 * 1024 * 1024 + 5; /* four frames */
+    char *big = malloc(big_len);
+    CHECK(big != NULL);
+    memset(big, 'b', big_len);
     for (int on = 0; on < 2; on++) {
-        int srv = sock(NN_PAIR), cli = sock(NN_PAIR);
+        int srv = sock(NN_PAIR), cli = sock(NN_PAIR), max = -1;
         CHECK(nn_setsockopt(srv, NN_TCP, NN_TCP_NODELAY, &on, sizeof(on)) == 0);
         CHECK(nn_setsockopt(cli, NN_TCP, NN_TCP_NODELAY, &on, sizeof(on)) == 0);
+        CHECK(nn_setsockopt(srv, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof(max)) == 0);
+        CHECK(nn_setsockopt(cli, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof(max)) == 0);
         char addr[NN_SOCKADDR_MAX];
         int port = bind_ws(srv, "127.0.0.1", "/nd", addr);
         CHECK(port > 0 && nn_connect(cli, addr) >= 0);
@@ -574,9 +582,21 @@ static void test_nodelay(void)
         CHECK(nn_recv(srv, b, sizeof(b), 0) == 1);
         CHECK(nodelay_of_conn(port, true) == on);  /* accepted */
         CHECK(nodelay_of_conn(port, false) == on); /* dialled */
+        for (int dir = 0; dir < 2; dir++) {
+            int from = dir ? srv : cli, to = dir ? cli : srv;
+            CHECK(nn_send(from, big, big_len, 0) == (int) big_len);
+            void *got = NULL;
+            int n = nn_recv(to, &got, NN_MSG, 0);
+            CHECK(n == (int) big_len && memcmp(got, big, big_len) == 0);
+            if (n >= 0)
+                nn_freemsg(got);
+        }
+        CHECK(nodelay_of_conn(port, true) == on);
+        CHECK(nodelay_of_conn(port, false) == on);
         nn_close(cli);
         nn_close(srv);
     }
+    free(big);
 }
 
 int main(void)
