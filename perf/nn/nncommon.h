@@ -84,4 +84,18 @@ static inline void nnp_send(int s, const void *buf, size_t size)
     nnp_check(n, "nn_send");
 }
 
+/* A REP server's loop: send back each request of up to size bytes until a
+   call fails (nn_term, or the process is killed), then close s. */
+static inline void nnp_echo(int s, size_t size)
+{
+    char *buf = nnp_buf(size);
+    for (;;) {
+        int n = nn_recv(s, buf, size, 0);
+        if (n < 0 || nn_send(s, buf, (size_t) n, 0) < 0)
+            break;
+    }
+    free(buf);
+    nn_close(s);
+}
+
 #endif

@@ -29,14 +29,7 @@ static void *server(void *arg)
     (void) arg;
     int s = nnp_socket(AF_SP, NN_REP);
     nnp_check(nn_connect(s, back), "nn_connect back");
-    char *buf = nnp_buf(size);
-    for (;;) {
-        int n = nn_recv(s, buf, size, 0);
-        if (n < 0 || nn_send(s, buf, (size_t) n, 0) < 0)
-            break;
-    }
-    free(buf);
-    nn_close(s);
+    nnp_echo(s, size);
     return NULL;
 }
 

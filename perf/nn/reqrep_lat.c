@@ -27,14 +27,7 @@ static void *server(void *arg)
     (void) arg;
     int s = default_socket(NN_REP);
     nnp_check(nn_bind(s, url), "nn_bind");
-    char *buf = nnp_buf(size);
-    for (;;) {
-        int n = nn_recv(s, buf, size, 0);
-        if (n < 0 || nn_send(s, buf, (size_t) n, 0) < 0)
-            break;
-    }
-    free(buf);
-    nn_close(s);
+    nnp_echo(s, size);
     return NULL;
 }
 
