@@ -148,6 +148,16 @@ int fm_opt_int_out(void *val, size_t *len, int v);
 
 /* ---------------------------------------------------------------- time */
 uint64_t fm_now_ms(void);       /* monotonic */
+/* A cheap clock for the send path's streaming heuristics (fm_pipe_burst):
+   the time-stamp counter where there is one, since clock_gettime costs more
+   than a staged send on a KVM guest; nanoseconds elsewhere. */
+#if defined(__x86_64__) || defined(__i386__)
+static inline uint64_t fm_ticks(void) { return __builtin_ia32_rdtsc(); }
+#define FM_TICKS_PER_US 3000 /* an assumed 3 GHz: only heuristics use it */
+#else
+uint64_t fm_ticks(void);
+#define FM_TICKS_PER_US 1000
+#endif
 uint32_t fm_random_u32(void);
 /* How long a connection holding part of a message may go without a byte
    while we are willing to read before it is dropped: FM_RX_STALL_MS, read
@@ -382,6 +392,8 @@ struct fm_pipe {
     bool offered;              /* attached once: its queued messages count */
     bool in_fq;
     uint8_t lb_state;          /* FM_LB_OUT, FM_LB_WRITABLE, FM_LB_FULL */
+    bool burst;                /* fm_pipe_burst, set by fm_pipe_send */
+    uint64_t last_send_ticks;  /* fm_ticks() of the last nn_send to it */
 
     /* Guarded by inq_lock. */
     pthread_mutex_t inq_lock;
@@ -440,11 +452,15 @@ bool fm_sock_any_locked(void);
 #define FM_ASSERT_SOCK_LOCKED(s) ((void) sizeof(s))
 #define FM_ASSERT_NO_SOCK_LOCK() ((void) 0)
 #endif
-/* True while the nn_send in progress follows the socket's previous one
-   within about a microsecond: the application is streaming, so a transport
-   may gather small messages instead of making a system call for each.
+/* True while the message being sent (ops->send) continues a stream to
+   this pipe: the nn_send follows the socket's previous one within about a
+   microsecond, and this pipe had a message within the last FM_PIPE_BURST_US
+   too. A transport may then gather small messages instead of making a
+   system call for each. A REP server's replies, or anything spread over
+   many pipes more thinly than that, are lone messages and go out at once.
    Socket lock held. */
-bool fm_sock_burst(struct fm_sock *s);
+#define FM_PIPE_BURST_US 20
+bool fm_pipe_burst(struct fm_pipe *p);
 /* True while the nn_send in progress goes to FM_FANOUT_MIN pipes or more
    (fm_lb_send_all): a transport then leaves the writing to its loop
    threads, which write each connection's backlog in batches, rather than

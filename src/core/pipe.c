@@ -139,8 +139,17 @@ int fm_pipe_deliver(struct fm_pipe *p, struct fm_msg *msg)
 
 int fm_pipe_send(struct fm_pipe *p, struct fm_msg *msg)
 {
-    FM_ASSERT_SOCK_LOCKED(p->sock);
+    struct fm_sock *s = p->sock;
+    FM_ASSERT_SOCK_LOCKED(s);
+    p->burst = s->burst && s->send_ticks - p->last_send_ticks < FM_PIPE_BURST_US * FM_TICKS_PER_US;
+    p->last_send_ticks = s->send_ticks;
     return p->ops->send(p, msg);
+}
+
+bool fm_pipe_burst(struct fm_pipe *p)
+{
+    FM_ASSERT_SOCK_LOCKED(p->sock);
+    return p->burst;
 }
 
 bool fm_pipe_has_room(struct fm_pipe *p)

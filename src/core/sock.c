@@ -1019,26 +1019,16 @@ static uint64_t deadline_after(int timeo)
     return timeo < 0 ? 0 : fm_now_ms() + (uint64_t) timeo + (timeo == 0);
 }
 
-/* A cheap clock for fm_sock_burst: the time-stamp counter where there is
-   one (clock_gettime costs more than a staged send on a KVM guest). */
-#if defined(__x86_64__) || defined(__i386__)
-static inline uint64_t burst_clock(void) { return __builtin_ia32_rdtsc(); }
-#define BURST_TICKS 4000 /* about 1.3 us at 3 GHz */
-#else
-static inline uint64_t burst_clock(void)
+#if !defined(__x86_64__) && !defined(__i386__)
+uint64_t fm_ticks(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
-#define BURST_TICKS 1500 /* ns */
 #endif
-
-bool fm_sock_burst(struct fm_sock *s)
-{
-    FM_ASSERT_SOCK_LOCKED(s);
-    return s->burst;
-}
+/* One nn_send following the last one within this is part of a stream. */
+#define BURST_TICKS (FM_TICKS_PER_US * 13 / 10)
 
 bool fm_sock_fanout(struct fm_sock *s)
 {
@@ -1068,9 +1058,11 @@ static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags, size_t le
     bool first = true;
     for (;;) {
         fm_sock_lock(s);
-        s->burst = burst_clock() - atomic_load_explicit(&s->last_send_end,
+        s->send_ticks = fm_ticks();
+        s->burst = s->send_ticks - atomic_load_explicit(&s->last_send_end,
                                                         memory_order_relaxed) < BURST_TICKS;
         int rc = atomic_load(&s->closing) ? -EBADF : s->proto->send(s->pstate, msg);
+        s->burst = false; /* (a protocol timer's resend is no stream) */
         if (rc == 0)
             count_io(s, FM_STAT_MSGS_SENT, FM_STAT_BYTES_SENT, len);
         if (first) {
@@ -1078,7 +1070,7 @@ static int sock_send(struct fm_sock *s, struct fm_msg *msg, int flags, size_t le
             first = false;
         }
         fm_sock_unlock(s); /* (writes what the transport left for after it) */
-        atomic_store_explicit(&s->last_send_end, burst_clock(), memory_order_relaxed);
+        atomic_store_explicit(&s->last_send_end, fm_ticks(), memory_order_relaxed);
         if (rc != -EAGAIN)
             return rc;
         if (flags & NN_DONTWAIT)

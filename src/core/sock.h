@@ -64,10 +64,11 @@ struct fm_sock {
 
     atomic_int_least64_t stats[FM_STAT_COUNT];
 
-    /* fm_sock_burst: when the last nn_send was done (its deferred writes
-       included, which run after the lock: atomic), and whether the current
-       one started soon after. */
+    /* fm_pipe_burst: when the last nn_send was done (its deferred writes
+       included, which run after the lock: atomic), when the current one
+       started and whether that was soon after. */
     _Atomic uint64_t last_send_end;
+    uint64_t send_ticks;
     bool burst;
     bool fanout; /* fm_sock_fanout: this send goes to many pipes */
 

@@ -26,8 +26,9 @@
    before it; only what the kernel does not take is queued, and the loop
    thread writes it out on FM_EV_OUT. Past NN_SNDBUF queued bytes the pipe
    answers FM_PIPE_FULL and says fm_pipe_writable once half drained. While
-   the application streams (fm_sock_burst: this nn_send follows the last
-   one within a microsecond or so) small frames are instead copied into a
+   the application streams to this connection (fm_pipe_burst: this nn_send
+   follows the last one within a microsecond or so, and the connection had
+   one of the last few) small frames are instead copied into a
    staging buffer, written by the sender when it is full and by the loop
    thread on FM_EV_OUT otherwise: one system call per buffer, not per
    message, made without c->lock (conn_flush). A lone message (request,
@@ -596,7 +597,7 @@ static int conn_send(struct fm_pipe *p, struct fm_msg *msg)
        small, queued when not, so each connection's backlog goes out in
        batches from its own loop instead of a system call per pipe here. */
     bool fanout = fm_sock_fanout(p->sock);
-    bool burst = fanout || fm_sock_burst(p->sock);
+    bool burst = fanout || fm_pipe_burst(p);
     int prep = c->fr->prepare ? c->fr->prepare(c->fs, msg) : 0;
     pthread_mutex_lock(&c->lock);
     if (c->state != CS_ACTIVE || c->broken || c->bye_pending || prep) {

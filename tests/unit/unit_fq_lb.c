@@ -11,7 +11,11 @@
      whose send said full skipped until it is writable (or has room when
      nothing else is writable), -EAGAIN with the message untouched when
      none can take it, removal of writable, full and absent pipes, and
-     fan-out to every pipe while pipes leave the list under it. */
+     fan-out to every pipe while pipes leave the list under it;
+   - streaming (fm_pipe_burst): a message is part of a stream to its pipe
+     only when the socket's sends follow each other closely and that pipe
+     had one within FM_PIPE_BURST_US, so replies spread over many pipes
+     each go out at once. */
 #include "unit.h"
 #include "sock.h"
 
@@ -44,6 +48,7 @@ struct fake {
     int got;         /* messages sent to it */
     int inq_space;   /* times told its inbound queue has room */
     uint32_t last;   /* the number in the last message sent to it */
+    bool burst;      /* fm_pipe_burst during the last send to it */
 };
 
 static struct fake fakes[NPIPES];
@@ -58,6 +63,7 @@ static int tp_send(struct fm_pipe *p, struct fm_msg *msg)
 {
     struct fake *f = fake_of(p);
     f->got++;
+    f->burst = fm_pipe_burst(p);
     if (fm_msg_size(msg) == 4)
         memcpy(&f->last, fm_msg_body(msg), 4);
     if (nsent < 256)
@@ -468,6 +474,49 @@ static void test_lb_send_all(void)
     drop_pipes(NPIPES);
 }
 
+/* One send as sock_send makes it, `at` ticks into the test, the socket's
+   previous send having ended just before (streaming) or long before. */
+static bool send_at(int i, uint64_t at, bool streaming)
+{
+    sock.send_ticks = at;
+    sock.burst = streaming;
+    struct fm_msg m = numbered((uint32_t) at);
+    EXPECT(fm_pipe_send(pipes[i], &m) == 0);
+    sock.burst = false;
+    return fakes[i].burst;
+}
+
+static void test_pipe_burst(void)
+{
+    sock_setup();
+    make_pipes(NPIPES, NULL, NULL);
+    fm_sock_lock(&sock);
+    const uint64_t us = FM_TICKS_PER_US, start = 1000000 * us;
+    /* The first message to a pipe is never part of a stream; the next one,
+       close behind it, is; one after a pause is not. */
+    EXPECT(!send_at(0, start, true));
+    EXPECT(send_at(0, start + 1 * us, true));
+    EXPECT(send_at(0, start + 2 * us, true));
+    EXPECT(!send_at(0, start + 2 * us + FM_PIPE_BURST_US * us, true));
+    /* Close behind on its pipe, but the socket's previous send ended long
+       ago (a lone message): not a stream. */
+    EXPECT(!send_at(0, start + 2 * us + FM_PIPE_BURST_US * us + us, false));
+    /* A REP server's replies: back to back for the socket, each to another
+       pipe that had its last one a round earlier: none is a stream. */
+    uint64_t t = 2 * start;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < NPIPES; i++, t += 5 * us)
+            EXPECT(!send_at(i, t, true));
+    /* A PUSH streaming round robin over the pipes: each had one within the
+       window: all but each pipe's first are. */
+    t = 3 * start;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < NPIPES; i++, t += us / 2)
+            EXPECT(send_at(i, t, true) == (round > 0));
+    fm_sock_unlock(&sock);
+    drop_pipes(NPIPES);
+}
+
 int main(void)
 {
     test_fq_round_robin();
@@ -477,5 +526,6 @@ int main(void)
     test_lb_round_robin();
     test_lb_priorities_and_full();
     test_lb_send_all();
+    test_pipe_burst();
     UNIT_DONE();
 }
