@@ -1,6 +1,7 @@
 /* loop_threads.h: the library's loop threads ("fm-loop-<n>" in
-   /proc/self/task) and their voluntary context switches, for tests that
-   check which loops woke up and how often. */
+   /proc/self/task), their voluntary context switches and blocked signals,
+   for tests that check which loops woke up and how often, and what
+   signals they take. */
 #ifndef FM_LOOP_THREADS_H
 #define FM_LOOP_THREADS_H
 
@@ -12,6 +13,7 @@
 struct loop_thread {
     int tid;
     long switches;
+    unsigned long long sigblk; /* bit n-1: signal n blocked */
 };
 
 /* The loop threads of this process and their voluntary context switches. */
@@ -37,12 +39,16 @@ static inline int loop_threads(struct loop_thread *out, int cap)
             continue;
         out[n].tid = atoi(de->d_name);
         out[n].switches = -1;
+        out[n].sigblk = 0;
         snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
         if ((f = fopen(path, "r"))) {
             char line[128];
-            while (fgets(line, sizeof(line), f))
+            while (fgets(line, sizeof(line), f)) {
+                if (sscanf(line, "SigBlk: %llx", &out[n].sigblk) == 1)
+                    continue;
                 if (sscanf(line, "voluntary_ctxt_switches: %ld", &out[n].switches) == 1)
-                    break;
+                    break; /* (after SigBlk in the file) */
+            }
             fclose(f);
         }
         n++;

@@ -1,10 +1,13 @@
 /* test_api_signals.c: a signal delivered to a thread blocked in nn_recv,
    nn_send, nn_sendmsg / nn_recvmsg or nn_poll makes the call fail with
    EINTR, with or without SA_RESTART (as stock); nothing is lost or
-   consumed by the interruption (the socket, a zero-copy buffer); and a
+   consumed by the interruption (the socket, a zero-copy buffer); a
    signal sent to the whole process reaches the application thread, never
-   the library's own thread. */
+   the library's own threads; and those block every signal but a fault's
+   own (SIGSEGV, SIGBUS, SIGFPE, SIGILL), so that a crash on one of them is
+   reported by a handler or a sanitizer instead of killing silently. */
 #include "test_api_util.h"
+#include "loop_threads.h"
 
 #include <signal.h>
 
@@ -189,11 +192,33 @@ static void process_directed(void)
     nn_close(b);
 }
 
+static void loop_masks(void)
+{
+    /* An ipc listener runs on a loop thread: one has started. */
+    int a = ta_socket(AF_SP, NN_PAIR);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "ipc:///tmp/fm-sigmask-%d.ipc", (int) getpid());
+    CHECK(nn_bind(a, addr) >= 0);
+    struct loop_thread t[64];
+    int n = 0;
+    CHECK(WAIT_FOR((n = loop_threads(t, 64)) >= 1, 10)); /* (it names itself) */
+    for (int i = 0; i < n; i++) {
+        unsigned long long m = t[i].sigblk;
+#define BLOCKED(sig) ((m >> ((sig) - 1)) & 1)
+        CHECK(BLOCKED(SIGINT) && BLOCKED(SIGTERM) && BLOCKED(SIGUSR1) && BLOCKED(SIGUSR2) &&
+              BLOCKED(SIGPIPE) && BLOCKED(SIGALRM));
+        CHECK(!BLOCKED(SIGSEGV) && !BLOCKED(SIGBUS) && !BLOCKED(SIGFPE) && !BLOCKED(SIGILL));
+#undef BLOCKED
+    }
+    nn_close(a);
+}
+
 int main(void)
 {
     each_call(0);
     each_call(1);
     nothing_consumed();
     process_directed();
+    loop_masks();
     TEST_DONE();
 }

@@ -148,9 +148,15 @@ static bool loop_start(struct fm_loop *l)
         epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev);
     }
     /* The loop threads take no signals: they belong to the application's
-       threads, where a blocked nn_recv must see EINTR. */
+       threads, where a blocked nn_recv must see EINTR. All but a fault's
+       own: one raised while blocked kills the process with no handler run,
+       so a crash handler (or a sanitizer) would never report it. */
     sigset_t all, old;
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&l->thread, NULL, loop_main, l);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
