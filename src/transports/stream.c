@@ -2061,7 +2061,8 @@ static void resolve_start(struct stream_ep *e)
     pthread_t th;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    /* Created from the loop thread, it inherits its all-blocked signal mask. */
+    /* Created from the loop thread, it inherits its signal mask (all
+       blocked but a fault's own). */
     int rc = pthread_create(&th, &attr, resolve_main, r);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
