@@ -265,6 +265,13 @@ struct fm_loop;
    Starts its thread if it is not running yet; a loop that cannot start
    (no descriptors left) is passed over for a running one. */
 struct fm_loop *fm_loop_pick(void);
+/* fm_loop_pick for an object whose watch is added later, on the loop
+   itself: it counts as watched from now on, so that a burst of accepted
+   connections spreads over the loops instead of all going to the one
+   that looked least loaded before any of them was added. The object calls
+   fm_loop_reserved_done once, when it has added its watch (or will not). */
+struct fm_loop *fm_loop_pick_reserving(void);
+void fm_loop_reserved_done(struct fm_loop *loop);
 /* True on the thread of loop. */
 bool fm_loop_is_current(const struct fm_loop *loop);
 

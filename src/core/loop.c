@@ -39,6 +39,7 @@ struct fm_loop {
     int wakefd;
     atomic_bool started;
     atomic_int watches;  /* registered descriptors: the load fm_loop_pick weighs */
+    atomic_int reserved; /* picked for a watch not added yet: weighed too */
     bool stopping;
     struct fm_timer **heap; /* 1-based */
     size_t heap_len, heap_cap;
@@ -117,7 +118,8 @@ struct fm_loop *fm_loop_pick(void)
     int best_load = 0;
     for (int k = 0; k < pool.count; k++) {
         struct fm_loop *l = &pool.loops[(start + (unsigned) k) % (unsigned) pool.count];
-        int load = atomic_load_explicit(&l->watches, memory_order_relaxed);
+        int load = atomic_load_explicit(&l->watches, memory_order_relaxed) +
+                   atomic_load_explicit(&l->reserved, memory_order_relaxed);
         if (!best || load < best_load) {
             best = l;
             best_load = load;
@@ -130,6 +132,18 @@ struct fm_loop *fm_loop_pick(void)
     if (running)
         return running; /* out of descriptors for another: share one */
     abort(); /* out of descriptors at library start: nothing can work */
+}
+
+struct fm_loop *fm_loop_pick_reserving(void)
+{
+    struct fm_loop *l = fm_loop_pick();
+    atomic_fetch_add_explicit(&l->reserved, 1, memory_order_relaxed);
+    return l;
+}
+
+void fm_loop_reserved_done(struct fm_loop *loop)
+{
+    atomic_fetch_sub_explicit(&loop->reserved, 1, memory_order_relaxed);
 }
 
 /* false when the descriptors or the thread cannot be had (a process at

@@ -1654,6 +1654,8 @@ static void conn_begin(struct conn *c)
 {
     FM_ASSERT_ON_LOOP(c->loop);
     c->begun = true;
+    if (c->accepted)
+        fm_loop_reserved_done(c->loop); /* watched from here on, or gone */
     if (c->sops && !c->sess) {
         /* The session (TLS) is made on the connection's own loop, which
            then runs every call into it. */
@@ -1752,7 +1754,7 @@ static struct conn *conn_make(struct stream_ep *e, int fd, bool accepted)
     c->pipe = p;
     p->inq_msg_cost = FM_MSG_OVERHEAD; /* a peer's empty messages count too */
     p->inq_resume = p->inq_limit - p->inq_limit / 4;
-    c->loop = accepted ? fm_loop_pick() : e->loop;
+    c->loop = accepted ? fm_loop_pick_reserving() : e->loop; /* (its watch: conn_begin) */
     c->nagle = -1;
     c->fr = fr;
     c->fs = c->fstate;
