@@ -1,8 +1,9 @@
 /* test_pubsub.c: PUB/SUB over inproc: prefix matching (empty, binary and
    overlapping prefixes, counted subscriptions, unsubscribe errors), 10,000
    subscriptions, several subscribers, a full subscriber that PUB does not
-   wait for, ENOTSUP and option errors, raw sockets, and RCVFD / nn_poll
-   honesty when non-matching messages arrive. */
+   wait for, ENOTSUP and option errors, raw sockets, RCVFD / nn_poll
+   honesty when non-matching messages arrive, and what nn_shutdown of an
+   endpoint takes with it. */
 #include "testutil.h"
 
 #include <nanomsg/pubsub.h>
@@ -453,6 +454,44 @@ static void test_rcvfd_honesty(void)
     nn_close(pub);
 }
 
+/* Messages waiting from an endpoint that nn_shutdown removes go with it,
+   as in the stock library: the one RCVFD was raised for included. Those
+   from the socket's other endpoints stay. */
+static void test_shutdown_discards(void)
+{
+    int pub1 = sock(AF_SP, NN_PUB, -1), pub2 = sock(AF_SP, NN_PUB, -1);
+    int sub = sock(AF_SP, NN_SUB, 5000);
+    CHECK(nn_bind(pub1, "inproc://ps-shut-1") >= 0);
+    CHECK(nn_bind(pub2, "inproc://ps-shut-2") >= 0);
+    int e1 = nn_connect(sub, "inproc://ps-shut-1");
+    CHECK(e1 >= 0);
+    CHECK(nn_connect(sub, "inproc://ps-shut-2") >= 0);
+    CHECK(subscribe(sub, "", 0) == 0);
+    int fd = -1;
+    size_t fl = sizeof(fd);
+    CHECK(nn_getsockopt(sub, NN_SOL_SOCKET, NN_RCVFD, &fd, &fl) == 0);
+    /* inproc queues at the receiver before nn_send returns. */
+    send_bytes(pub1, "one-a", 5);
+    send_bytes(pub1, "one-b", 5);
+    send_bytes(pub2, "two", 3);
+    CHECK(fd_readable(fd, 5000) == 1); /* "one-a" is at the head */
+    CHECK(nn_shutdown(sub, e1) == 0);
+    EXPECT_MSG(sub, "two", 3);
+    char b[8];
+    CHECK_ERR(nn_recv(sub, b, sizeof(b), NN_DONTWAIT), EAGAIN);
+    CHECK(fd_readable(fd, 0) == 0);
+
+    /* The only endpoint: the socket is left with nothing to read. */
+    send_bytes(pub2, "two-b", 5);
+    CHECK(fd_readable(fd, 5000) == 1);
+    CHECK(nn_shutdown(sub, 2) == 0);
+    CHECK(fd_readable(fd, 0) == 0);
+    CHECK_ERR(nn_recv(sub, b, sizeof(b), NN_DONTWAIT), EAGAIN);
+    nn_close(sub);
+    nn_close(pub1);
+    nn_close(pub2);
+}
+
 /* Raw SUB still filters (as the stock library does); raw PUB/SUB refuse
    the same operations. A header given to PUB's nn_sendmsg travels in front
    of the body, as in stock. */
@@ -498,6 +537,7 @@ int main(void)
     test_several_subscribers();
     test_full_subscriber();
     test_rcvfd_honesty();
+    test_shutdown_discards();
     test_raw_and_header();
     TEST_DONE();
 }

@@ -607,7 +607,8 @@ static void test_backoff(void)
     nn_close(b);
 }
 
-/* nn_shutdown closes that endpoint's connections and nothing else. */
+/* nn_shutdown closes that endpoint's connections, and discards what they
+   brought and was not yet received, and nothing else. */
 static void test_shutdown_one(void)
 {
     int srv = sock(NN_BUS), c1 = sock(NN_BUS), c2 = sock(NN_BUS);
@@ -620,6 +621,12 @@ static void test_shutdown_one(void)
     CHECK(wait_linked(c1, srv));
     CHECK(wait_linked(c2, srv));
     CHECK(stat_of(srv, NN_STAT_CURRENT_CONNECTIONS) == 2);
+    /* What came through the endpoint and waits to be received goes with
+       it, as in the stock library: "gone-2" has most likely arrived with
+       "gone-1", and must not come out after the shutdown. */
+    CHECK(nn_send(c1, "gone-1", 6, 0) == 6);
+    CHECK(nn_send(c1, "gone-2", 6, 0) == 6);
+    CHECK(recv_is(srv, "gone-1"));
     CHECK(nn_shutdown(srv, e1) == 0);
     CHECK(stat_of(srv, NN_STAT_CURRENT_CONNECTIONS) == 1); /* at once */
     CHECK(WAIT_FOR(stat_of(c1, NN_STAT_BROKEN_CONNECTIONS) >= 1, 10));

@@ -514,6 +514,10 @@ void fm_run_deferred(void);
    then round-robin. Every protocol receives through it. */
 int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from);
 bool fm_fq_readable(struct fm_sock *s);
+/* The message fm_fq_recv would return next, as a view that owns nothing:
+   valid only until the socket lock is dropped or the fair queue changes.
+   false when there is none. */
+bool fm_fq_peek(struct fm_sock *s, struct fm_msg *view);
 
 /* Load balancer: round-robin among writable pipes of the best NN_SNDPRIO.
    A pipe whose send answered non-zero waits on the full list until

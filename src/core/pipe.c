@@ -222,6 +222,47 @@ int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
     return -EAGAIN;
 }
 
+bool fm_fq_peek(struct fm_sock *s, struct fm_msg *view)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    for (int prio = 0; prio < 16 && s->fq_count; prio++) {
+        while (!fm_list_empty(&s->fq[prio])) {
+            struct fm_pipe *p = FM_CONTAINER(s->fq[prio].next, struct fm_pipe, fq_node);
+            pthread_mutex_lock(&p->inq_lock);
+            const struct fm_msg *head = fm_msgq_peek(&p->inq);
+            if (head)
+                *view = *head; /* the ring may move; the body does not */
+            pthread_mutex_unlock(&p->inq_lock);
+            if (head)
+                return true;
+            fm_fq_remove(s, p);
+        }
+    }
+    return false;
+}
+
+void fm_fq_discard_ep(struct fm_sock *s, const struct fm_ep *ep)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    for (int prio = 0; prio < 16 && s->fq_count; prio++) {
+        struct fm_list *l = &s->fq[prio];
+        for (struct fm_list *n = l->next, *next; n != l; n = next) {
+            next = n->next;
+            struct fm_pipe *p = FM_CONTAINER(n, struct fm_pipe, fq_node);
+            if (p->ep != ep)
+                continue;
+            pthread_mutex_lock(&p->inq_lock);
+            p->inq_closed = true; /* (the close has set it already) */
+            struct fm_msgq gone = p->inq;
+            fm_msgq_init(&p->inq);
+            p->inq_full = false;
+            pthread_mutex_unlock(&p->inq_lock);
+            fm_msgq_term(&gone);
+            fm_fq_remove(s, p);
+        }
+    }
+}
+
 /* ------------------------------------------------------- load balancer */
 void fm_lb_init(struct fm_lb *lb)
 {

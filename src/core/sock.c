@@ -839,6 +839,9 @@ int nn_shutdown(int id, int eid)
     if (found) {
         FM_ASSERT_NO_SOCK_LOCK();
         found->tp->close(found);
+        fm_sock_lock(s);
+        fm_fq_discard_ep(s, found);
+        fm_sock_unlock(s); /* (refreshes readiness: it may have emptied) */
         ep_free(found);
     }
     sock_release(s);

@@ -91,5 +91,10 @@ void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p);
 
 /* Pipes (pipe.c) for the socket code. */
 void fm_fq_remove(struct fm_sock *s, struct fm_pipe *p);
+/* nn_shutdown: the messages that arrived through the endpoint's pipes and
+   wait to be received go with it, as in the stock library, whose pipes
+   hold them. Called once the endpoint's close has returned, so that none
+   of its pipes accepts more (socket lock held). */
+void fm_fq_discard_ep(struct fm_sock *s, const struct fm_ep *ep);
 
 #endif

@@ -337,15 +337,14 @@ static void trie_free(struct trie_node *root)
 }
 
 /* ------------------------------------------------------------------ SUB
-   One message of lookahead: events() pulls from the fair queue until it
-   finds a message that matches (kept in `next`) or the queue is empty,
-   dropping the others on the way. So CAN_RECV is never raised for a
-   message that nn_recv would throw away. */
+   events() drops messages from the head of the fair queue until the head
+   matches or the queue is empty, so CAN_RECV is never raised for a message
+   that nn_recv would throw away. The matching one stays in its pipe's
+   queue (looked at with fm_fq_peek), so that it goes with the pipe when
+   its endpoint is shut down, and a later unsubscription still applies. */
 struct sub {
     struct fm_sock *sock;
     struct trie_node *root; /* empty label; refs counts "" subscriptions */
-    bool has_next;
-    struct fm_msg next;
 };
 
 static int sub_init(void *st, struct fm_sock *s, bool raw)
@@ -356,17 +355,12 @@ static int sub_init(void *st, struct fm_sock *s, bool raw)
     p->root = node_new(NULL, 0);
     if (!p->root)
         return -ENOMEM;
-    p->has_next = false;
-    fm_msg_init_empty(&p->next);
     return 0;
 }
 
 static void sub_term(void *st)
 {
     struct sub *p = st;
-    if (p->has_next)
-        fm_msg_term(&p->next);
-    p->has_next = false;
     trie_free(p->root);
     p->root = NULL;
 }
@@ -389,18 +383,15 @@ static bool sub_wanted(struct sub *p, const struct fm_msg *m)
     return trie_match(p->root, fm_msg_body(m), fm_msg_size(m));
 }
 
+/* Drop unwanted messages until the fair queue's head is wanted. */
 static bool sub_fill(struct sub *p)
 {
-    if (p->has_next)
-        return true;
-    struct fm_msg m;
-    while (fm_fq_recv(p->sock, &m, NULL) == 0) {
-        if (sub_wanted(p, &m)) {
-            fm_msg_move(&p->next, &m);
-            p->has_next = true;
+    struct fm_msg view, m;
+    while (fm_fq_peek(p->sock, &view)) {
+        if (sub_wanted(p, &view))
             return true;
-        }
-        fm_msg_term(&m);
+        if (fm_fq_recv(p->sock, &m, NULL) == 0)
+            fm_msg_term(&m);
     }
     return false;
 }
@@ -410,9 +401,7 @@ static int sub_recv(void *st, struct fm_msg *msg)
     struct sub *p = st;
     if (!sub_fill(p))
         return -EAGAIN;
-    fm_msg_move(msg, &p->next);
-    p->has_next = false;
-    return 0;
+    return fm_fq_recv(p->sock, msg, NULL);
 }
 
 static unsigned sub_events(void *st)
@@ -430,13 +419,7 @@ static int sub_setopt(void *st, int option, const void *val, size_t len)
         return -EFAULT;
     if (option == NN_SUB_SUBSCRIBE)
         return trie_subscribe(p->root, val, len);
-    int rc = trie_unsubscribe(p->root, val, len);
-    /* The message held back may have matched only what just went away. */
-    if (rc == 0 && p->has_next && !sub_wanted(p, &p->next)) {
-        fm_msg_term(&p->next);
-        p->has_next = false;
-    }
-    return rc;
+    return trie_unsubscribe(p->root, val, len);
 }
 
 const struct fm_proto fm_sub = {
