@@ -514,10 +514,9 @@ void fm_run_deferred(void);
    then round-robin. Every protocol receives through it. */
 int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from);
 bool fm_fq_readable(struct fm_sock *s);
-/* The message fm_fq_recv would return next, as a view that owns nothing:
-   valid only until the socket lock is dropped or the fair queue changes.
-   false when there is none. */
-bool fm_fq_peek(struct fm_sock *s, struct fm_msg *view);
+/* The endpoint of the pipe the last message fm_fq_recv returned came
+   through: an identity to compare with ep_discard's, never dereferenced. */
+const struct fm_ep *fm_fq_last_ep(struct fm_sock *s);
 
 /* Load balancer: round-robin among writable pipes of the best NN_SNDPRIO.
    A pipe whose send answered non-zero waits on the full list until
@@ -577,6 +576,9 @@ struct fm_proto {
     /* NN_STAT_CURRENT_SND_PRIORITY: the best priority among the pipes it
        can send to now (fm_lb_best_prio), 0 when none. Optional. */
     int (*send_priority)(void *st);
+    /* nn_shutdown of ep: drop any message taken from the fair queue ahead
+       of nn_recv that came through it (fm_fq_last_ep). Optional. */
+    void (*ep_discard)(void *st, const struct fm_ep *ep);
 };
 
 /* ------------------------------------------------------------ transports */

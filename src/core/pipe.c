@@ -208,6 +208,7 @@ int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
                kept alive by the socket for as long as its lock is held. */
             if (from)
                 *from = p->attached ? p : NULL;
+            s->fq_last_ep = p->ep;
             if (now_empty) {
                 fm_fq_remove(s, p);
             } else {
@@ -222,23 +223,10 @@ int fm_fq_recv(struct fm_sock *s, struct fm_msg *out, struct fm_pipe **from)
     return -EAGAIN;
 }
 
-bool fm_fq_peek(struct fm_sock *s, struct fm_msg *view)
+const struct fm_ep *fm_fq_last_ep(struct fm_sock *s)
 {
     FM_ASSERT_SOCK_LOCKED(s);
-    for (int prio = 0; prio < 16 && s->fq_count; prio++) {
-        while (!fm_list_empty(&s->fq[prio])) {
-            struct fm_pipe *p = FM_CONTAINER(s->fq[prio].next, struct fm_pipe, fq_node);
-            pthread_mutex_lock(&p->inq_lock);
-            const struct fm_msg *head = fm_msgq_peek(&p->inq);
-            if (head)
-                *view = *head; /* the ring may move; the body does not */
-            pthread_mutex_unlock(&p->inq_lock);
-            if (head)
-                return true;
-            fm_fq_remove(s, p);
-        }
-    }
-    return false;
+    return s->fq_last_ep;
 }
 
 void fm_fq_discard_ep(struct fm_sock *s, const struct fm_ep *ep)
@@ -261,6 +249,8 @@ void fm_fq_discard_ep(struct fm_sock *s, const struct fm_ep *ep)
             fm_fq_remove(s, p);
         }
     }
+    if (s->proto->ep_discard)
+        s->proto->ep_discard(s->pstate, ep);
 }
 
 /* ------------------------------------------------------- load balancer */

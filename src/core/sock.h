@@ -61,6 +61,7 @@ struct fm_sock {
 
     struct fm_list fq[16]; /* pipes with inbound messages, by rcvprio */
     int fq_count;
+    const struct fm_ep *fq_last_ep; /* fm_fq_last_ep */
 
     atomic_int_least64_t stats[FM_STAT_COUNT];
 

@@ -337,14 +337,16 @@ static void trie_free(struct trie_node *root)
 }
 
 /* ------------------------------------------------------------------ SUB
-   events() drops messages from the head of the fair queue until the head
-   matches or the queue is empty, so CAN_RECV is never raised for a message
-   that nn_recv would throw away. The matching one stays in its pipe's
-   queue (looked at with fm_fq_peek), so that it goes with the pipe when
-   its endpoint is shut down, and a later unsubscription still applies. */
+   One message of lookahead: events() pulls from the fair queue until it
+   finds a message that matches (kept in `next`) or the queue is empty,
+   dropping the others on the way. So CAN_RECV is never raised for a
+   message that nn_recv would throw away. */
 struct sub {
     struct fm_sock *sock;
     struct trie_node *root; /* empty label; refs counts "" subscriptions */
+    bool has_next;
+    struct fm_msg next;
+    const struct fm_ep *next_ep; /* the endpoint it came through */
 };
 
 static int sub_init(void *st, struct fm_sock *s, bool raw)
@@ -355,12 +357,17 @@ static int sub_init(void *st, struct fm_sock *s, bool raw)
     p->root = node_new(NULL, 0);
     if (!p->root)
         return -ENOMEM;
+    p->has_next = false;
+    fm_msg_init_empty(&p->next);
     return 0;
 }
 
 static void sub_term(void *st)
 {
     struct sub *p = st;
+    if (p->has_next)
+        fm_msg_term(&p->next);
+    p->has_next = false;
     trie_free(p->root);
     p->root = NULL;
 }
@@ -383,15 +390,19 @@ static bool sub_wanted(struct sub *p, const struct fm_msg *m)
     return trie_match(p->root, fm_msg_body(m), fm_msg_size(m));
 }
 
-/* Drop unwanted messages until the fair queue's head is wanted. */
 static bool sub_fill(struct sub *p)
 {
-    struct fm_msg view, m;
-    while (fm_fq_peek(p->sock, &view)) {
-        if (sub_wanted(p, &view))
+    if (p->has_next)
+        return true;
+    struct fm_msg m;
+    while (fm_fq_recv(p->sock, &m, NULL) == 0) {
+        if (sub_wanted(p, &m)) {
+            fm_msg_move(&p->next, &m);
+            p->next_ep = fm_fq_last_ep(p->sock);
+            p->has_next = true;
             return true;
-        if (fm_fq_recv(p->sock, &m, NULL) == 0)
-            fm_msg_term(&m);
+        }
+        fm_msg_term(&m);
     }
     return false;
 }
@@ -401,7 +412,9 @@ static int sub_recv(void *st, struct fm_msg *msg)
     struct sub *p = st;
     if (!sub_fill(p))
         return -EAGAIN;
-    return fm_fq_recv(p->sock, msg, NULL);
+    fm_msg_move(msg, &p->next);
+    p->has_next = false;
+    return 0;
 }
 
 static unsigned sub_events(void *st)
@@ -419,7 +432,22 @@ static int sub_setopt(void *st, int option, const void *val, size_t len)
         return -EFAULT;
     if (option == NN_SUB_SUBSCRIBE)
         return trie_subscribe(p->root, val, len);
-    return trie_unsubscribe(p->root, val, len);
+    int rc = trie_unsubscribe(p->root, val, len);
+    /* The message held back may have matched only what just went away. */
+    if (rc == 0 && p->has_next && !sub_wanted(p, &p->next)) {
+        fm_msg_term(&p->next);
+        p->has_next = false;
+    }
+    return rc;
+}
+
+static void sub_ep_discard(void *st, const struct fm_ep *ep)
+{
+    struct sub *p = st;
+    if (p->has_next && p->next_ep == ep) {
+        fm_msg_term(&p->next);
+        p->has_next = false;
+    }
 }
 
 const struct fm_proto fm_sub = {
@@ -435,4 +463,5 @@ const struct fm_proto fm_sub = {
     .recv = sub_recv,
     .events = sub_events,
     .setopt = sub_setopt,
+    .ep_discard = sub_ep_discard,
 };
