@@ -295,12 +295,14 @@ void fm_timer_cancel_sync(struct fm_timer *t);
 /* What a watch waits for, and what its callback is told: the core's own
    words, which loop.c alone translates for the kernel (epoll on Linux;
    another poller would translate them to its own). A watch asks for
-   FM_EV_IN and/or FM_EV_OUT; FM_EV_ERR and FM_EV_HUP are only ever
-   reported. */
+   FM_EV_IN, FM_EV_OUT and/or FM_EV_RDHUP (the peer ended its output, even
+   where FM_EV_IN is not asked for, reported as FM_EV_HUP); FM_EV_ERR and
+   FM_EV_HUP are only ever reported. */
 #define FM_EV_IN 0x1u
 #define FM_EV_OUT 0x2u
 #define FM_EV_ERR 0x4u
 #define FM_EV_HUP 0x8u
+#define FM_EV_RDHUP 0x10u
 
 /* File-descriptor watches on a loop (network transports). */
 struct fm_watch {
@@ -359,12 +361,17 @@ struct fm_pipe_ops {
        rx_claim (socket lock held) takes reading over and returns the
        descriptor to poll, or -1 when not now; rx_pump (no lock) reads what
        the kernel has and delivers it, false once the pipe can no longer be
-       read this way (broken, closing, inbound queue full); rx_release (no
-       lock) hands reading back. A pipe detached while claimed wakes its
-       claimer (the core's business). */
+       read this way (broken, closing, inbound queue full); rx_release
+       (socket lock held) hands reading back, or, with idle, leaves it off
+       until rx_watch (socket lock held; true if it was off), so that a
+       receiver that comes back for the next message costs no change of
+       the transport's watch either way. An idle pipe is still watched for
+       the peer's close. A pipe detached while claimed wakes its claimer
+       (the core's business). */
     int (*rx_claim)(struct fm_pipe *p);
     bool (*rx_pump)(struct fm_pipe *p);
-    void (*rx_release)(struct fm_pipe *p);
+    void (*rx_release)(struct fm_pipe *p, bool idle);
+    bool (*rx_watch)(struct fm_pipe *p);
     /* Whether the pipe can take a message now, judged on the transport's
        state at this moment; true also clears what made send answer
        FM_PIPE_FULL. A protocol asks before treating a pipe it was told is

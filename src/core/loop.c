@@ -70,13 +70,15 @@ static void *loop_main(void *arg);
 static uint32_t to_epoll(uint32_t events)
 {
     return ((events & FM_EV_IN) ? (uint32_t) EPOLLIN : 0) |
-           ((events & FM_EV_OUT) ? (uint32_t) EPOLLOUT : 0);
+           ((events & FM_EV_OUT) ? (uint32_t) EPOLLOUT : 0) |
+           ((events & FM_EV_RDHUP) ? (uint32_t) EPOLLRDHUP : 0);
 }
 
 static uint32_t from_epoll(uint32_t revents)
 {
     return ((revents & EPOLLIN) ? FM_EV_IN : 0) | ((revents & EPOLLOUT) ? FM_EV_OUT : 0) |
-           ((revents & EPOLLERR) ? FM_EV_ERR : 0) | ((revents & EPOLLHUP) ? FM_EV_HUP : 0);
+           ((revents & EPOLLERR) ? FM_EV_ERR : 0) |
+           ((revents & (EPOLLHUP | EPOLLRDHUP)) ? FM_EV_HUP : 0);
 }
 
 /* One loop per CPU but one, which the application's own threads need: a

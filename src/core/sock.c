@@ -195,9 +195,50 @@ void fm_sock_refresh(struct fm_sock *s)
     set_ready(&s->rcv, ev & FM_CAN_RECV);
 }
 
-/* The application takes the descriptor: from now on it is kept exact. */
-static void expose(struct fm_readiness *r)
+/* Every pipe a direct receiver left idle (wait_direct) is read by its
+   transport again: for whoever waits on or reports readiness through
+   the eventfd, which only the transports' threads keep up to date. Returns
+   the pipe that was idle (there is at most one: only a socket's only pipe
+   is left so), or NULL. */
+static struct fm_pipe *rx_watch_all(struct fm_sock *s)
 {
+    FM_ASSERT_SOCK_LOCKED(s);
+    if (!s->rx_idle)
+        return NULL;
+    s->rx_idle = false;
+    struct fm_pipe *was = NULL;
+    for (struct fm_list *n = s->pipes.next; n != &s->pipes; n = n->next) {
+        struct fm_pipe *p = FM_CONTAINER(n, struct fm_pipe, sock_node);
+        if (p->ops->rx_watch && p->ops->rx_watch(p))
+            was = p;
+    }
+    return was;
+}
+
+/* A non-blocking nn_recv found nothing. What the peer of a pipe left idle
+   sent meanwhile is still in the kernel: read it on this thread, as the
+   loop would have, so that the caller is not told EAGAIN for a message
+   that arrived before it asked. Returns whether there was such a pipe. */
+static bool rx_read_idle(struct fm_sock *s)
+{
+    fm_sock_lock(s);
+    struct fm_pipe *p = rx_watch_all(s);
+    if (p)
+        fm_pipe_ref(p);
+    sock_unlock_plain(s);
+    if (!p)
+        return false;
+    p->ops->rx_pump(p);
+    fm_run_deferred();
+    fm_pipe_unref(p);
+    return true;
+}
+
+/* The application takes the descriptor: from now on it is kept exact. */
+static void expose(struct fm_sock *s, struct fm_readiness *r)
+{
+    if (r == &s->rcv)
+        rx_watch_all(s);
     r->exposed = true;
     sync_fd(r);
 }
@@ -536,17 +577,17 @@ static int read_protocol(struct fm_sock *s, int *v)
 }
 
 /* Handing the descriptor out makes the library keep it exact from then on. */
-static int read_fd(struct fm_readiness *r, int *v)
+static int read_fd(struct fm_sock *s, struct fm_readiness *r, int *v)
 {
     if (r->fd < 0)
         return -ENOPROTOOPT; /* the socket type lacks this direction */
-    expose(r);
+    expose(s, r);
     *v = r->fd;
     return 0;
 }
 
-static int read_sndfd(struct fm_sock *s, int *v) { return read_fd(&s->snd, v); }
-static int read_rcvfd(struct fm_sock *s, int *v) { return read_fd(&s->rcv, v); }
+static int read_sndfd(struct fm_sock *s, int *v) { return read_fd(s, &s->snd, v); }
+static int read_rcvfd(struct fm_sock *s, int *v) { return read_fd(s, &s->rcv, v); }
 
 /* Give an endpoint the socket's current connection options (those of
    REACH_CONNECTION, and the transport's int options): as in stock, each
@@ -911,7 +952,13 @@ void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p)
    kernel can bring. Not when the application watches RCVFD (nn_poll too):
    then the eventfd must follow every message anyway. Returns 1 when it
    waited (*rc set: 0 look again, -ETIMEDOUT, -EINTR), 0 when the caller
-   waits the ordinary way. */
+   waits the ordinary way.
+   Done, it leaves the connection idle (unread by its loop) while nobody
+   else could be waiting: a receiver back for the next message then
+   claims it without touching the loop's watch, a system call saved on
+   each side of every wait. Whatever else needs the loop to read calls
+   rx_watch_all first: the ordinary wait, RCVFD, nn_poll, and a
+   non-blocking nn_recv (which reads what the kernel has itself). */
 static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
 {
     struct fm_readiness *r = &s->rcv;
@@ -926,6 +973,7 @@ static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
             p = NULL;
     }
     if (!p) {
+        rx_watch_all(s);
         sock_unlock_plain(s);
         return 0;
     }
@@ -967,8 +1015,21 @@ static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
     fm_sock_lock(s);
     if (s->rx_claimed == p)
         s->rx_claimed = NULL;
+    /* Idle only while no other caller waits on the eventfd for what the
+       loop would read, and p is still the socket's only pipe. And only
+       when this wait brought one message at most, as a request or a reply
+       does: a stream's receiver finds more waiting in the kernel, and the
+       loop reading the next batch meanwhile is worth the two calls. */
+    bool idle = !r->exposed && r->watchers == 0 && p->attached &&
+                s->pipes.next == &p->sock_node && p->sock_node.next == &s->pipes;
+    if (idle) {
+        pthread_mutex_lock(&p->inq_lock);
+        idle = p->inq.count <= 1;
+        pthread_mutex_unlock(&p->inq_lock);
+    }
+    p->ops->rx_release(p, idle);
+    s->rx_idle |= idle;
     sock_unlock_plain(s);
-    p->ops->rx_release(p);
     fm_run_deferred();
     fm_pipe_unref(p);
     return 1;
@@ -1007,6 +1068,8 @@ static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadlin
         }
     }
     fm_sock_lock(s);
+    if (r == &s->rcv)
+        rx_watch_all(s); /* released idle by a direct receiver since */
     r->watchers++;
     sync_fd(r);
     sock_unlock_plain(s);
@@ -1091,7 +1154,7 @@ static int sock_recv(struct fm_sock *s, struct fm_msg *msg, int flags)
     if (s->proto->flags & FM_PROTO_NORECV)
         return -ENOTSUP;
     uint64_t deadline = 0;
-    bool first = true;
+    bool first = true, read_idle = false;
     for (;;) {
         fm_sock_lock(s);
         int rc = atomic_load(&s->closing) ? -EBADF : s->proto->recv(s->pstate, msg);
@@ -1110,8 +1173,14 @@ static int sock_recv(struct fm_sock *s, struct fm_msg *msg, int flags)
         fm_sock_unlock(s);
         if (rc != -EAGAIN)
             return rc;
-        if (flags & NN_DONTWAIT)
+        if (flags & NN_DONTWAIT) {
+            if (!read_idle) {
+                read_idle = true;
+                if (rx_read_idle(s))
+                    continue;
+            }
             return -EAGAIN;
+        }
         rc = sock_wait(s, &s->rcv, wake);
         if (rc == -ETIMEDOUT && deadline && fm_now_ms() >= deadline)
             return -ETIMEDOUT;
@@ -1411,11 +1480,11 @@ int nn_poll(struct nn_pollfd *fds, int nfds, int timeout)
         }
         fm_sock_lock(s);
         if (fds[i].events & NN_POLLOUT) {
-            expose(&s->snd);
+            expose(s, &s->snd);
             pfd[2 * i].fd = s->snd.fd;
         }
         if (fds[i].events & NN_POLLIN) {
-            expose(&s->rcv);
+            expose(s, &s->rcv);
             pfd[2 * i + 1].fd = s->rcv.fd;
         }
         fm_sock_unlock(s);

@@ -73,8 +73,10 @@ struct fm_sock {
     bool burst;
     bool fanout; /* fm_sock_fanout: this send goes to many pipes */
 
-    /* The pipe a caller blocked in nn_recv reads itself (rx_claim), if any. */
+    /* The pipe a caller blocked in nn_recv reads itself (rx_claim), if any,
+       and whether a pipe may have been released idle since rx_watch_all. */
     struct fm_pipe *rx_claimed;
+    bool rx_idle;
 };
 
 /* Lock / unlock a socket; unlock refreshes SNDFD/RCVFD from the protocol's

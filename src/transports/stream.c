@@ -61,7 +61,11 @@
    (above) or a thread blocked in nn_recv has claimed the connection
    (ops->rx_claim): the loop then drops FM_EV_IN and that thread polls the
    descriptor and reads itself, so a reply costs one wake-up instead of
-   two (loop thread, then receiver). Whoever reads holds c->rx_lock. A
+   two (loop thread, then receiver). That thread may hand it back idle
+   (rx_idle): FM_EV_IN stays off, only the peer's close is watched, until
+   ops->rx_watch or conn_on_idle, so a receiver back for the next message
+   claims it without an epoll_ctl either way. Whoever reads holds
+   c->rx_lock. A
    connection with a session layer (TLS) is never claimed: the session
    may hold decrypted input that a poll on the descriptor cannot see.
 
@@ -198,6 +202,9 @@ struct conn {
     bool flush_deferred;     /* the sender writes its message once it has
                                 let the socket lock go (conn_deferred_flush) */
     bool rx_claimed;         /* a blocked receiver reads, not the loop */
+    bool rx_idle;            /* the last claimer left reading off until
+                                rx_watch or the idle timer: only the peer's
+                                close is watched */
     bool bye_pending;        /* the framer's last word is in tail: the loop
                                 closes (conn_bye) */
     bool tell_writable;      /* a control reply's flush emptied a full queue:
@@ -299,7 +306,11 @@ static void conn_update_events(struct conn *c)
     FM_ASSERT_HELD(&c->lock);
     uint32_t ev = 0;
     if (c->state != CS_DEAD) {
-        if (!c->rx_paused && !c->rx_claimed)
+        /* Claimed or idle alike, so that going from one to the other
+           changes nothing in the loop's watch. */
+        if ((c->rx_idle || c->rx_claimed) && c->state == CS_ACTIVE)
+            ev |= FM_EV_RDHUP;
+        else if (!c->rx_paused && !c->rx_claimed)
             ev |= FM_EV_IN;
         /* Not while another thread writes: it sets the events again when it
            is done. Lingering, FM_EV_OUT tells the loop that the last write
@@ -890,6 +901,7 @@ static int conn_rx_claim(struct fm_pipe *p)
     pthread_mutex_lock(&c->lock);
     if (c->state == CS_ACTIVE && !c->broken && !c->rx_paused && !c->rx_claimed && !c->sess) {
         c->rx_claimed = true;
+        c->rx_idle = false;
         conn_update_events(c);
         fd = c->fd;
     }
@@ -944,13 +956,31 @@ static void conn_rx_task(void *arg)
     fm_pipe_unref(p);
 }
 
-static void conn_rx_release(struct fm_pipe *p)
+static void conn_rx_release(struct fm_pipe *p, bool idle)
 {
+    FM_ASSERT_SOCK_LOCKED(p->sock);
     struct conn *c = p->tdata;
     pthread_mutex_lock(&c->lock);
     c->rx_claimed = false;
+    c->rx_idle = idle && !c->fr->control;
     conn_update_events(c);
+    if (c->rx_idle)
+        conn_arm_idle(c); /* bounds the time unread (conn_on_idle) */
     pthread_mutex_unlock(&c->lock);
+}
+
+static bool conn_rx_watch(struct fm_pipe *p)
+{
+    FM_ASSERT_SOCK_LOCKED(p->sock);
+    struct conn *c = p->tdata;
+    pthread_mutex_lock(&c->lock);
+    bool was = c->rx_idle;
+    if (was) {
+        c->rx_idle = false;
+        conn_update_events(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return was;
 }
 
 static const struct fm_pipe_ops conn_ops = {
@@ -961,6 +991,7 @@ static const struct fm_pipe_ops conn_ops = {
     .rx_claim = conn_rx_claim,
     .rx_pump = conn_rx_pump,
     .rx_release = conn_rx_release,
+    .rx_watch = conn_rx_watch,
     .has_room = conn_has_room,
     .flush = conn_deferred_flush,
 };
@@ -1133,6 +1164,12 @@ static void conn_on_idle(void *arg)
     c->rx_reads_seen = c->rx_reads;
     bool keep = c->rbuf != NULL;
     pthread_mutex_lock(&c->lock);
+    /* Left unread by a direct receiver (conn_rx_release): what came since
+       is read, and policed, by this time at the latest. */
+    if (c->rx_idle) {
+        c->rx_idle = false;
+        conn_update_events(c);
+    }
     if (!c->writing && c->out_uses == c->out_uses_seen) {
         if (c->stage && c->stage_len == c->stage_off) {
             free(c->stage);
@@ -1857,6 +1894,7 @@ static void conn_let_go(struct conn *c, struct stream_ep *e)
     uint64_t now = fm_now_ms();
     pthread_mutex_lock(&c->lock);
     c->rx_paused = false;
+    c->rx_idle = false; /* lingering reads until the peer's close */
     conn_say_goodbye(c);
     if (conn_pending(c) && !c->broken)
         c->state = CS_LINGER;

@@ -102,6 +102,9 @@ struct fm_stream_framer {
     bool may_cut;         /* gather may stop at a frame's end, before the
                              message's: the engine then gathers nothing
                              after it in that call */
+    bool control;         /* the peer sends frames that want an answer (ws
+                             ping, close): the engine never leaves such a
+                             connection unread (rx_idle) */
     /* The connection begins (arg: what the transport gave the endpoint).
        Our opening bytes go to out (open_max at most), written before any
        message; returns their count. */

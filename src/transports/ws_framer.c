@@ -564,6 +564,7 @@ const struct fm_stream_framer fm_ws_framer = {
     .open_max = WS_OPEN_MAX,
     .greet_ms = GREET_MS,
     .may_cut = true,
+    .control = true,
     .open = ws_open,
     .greet = ws_greet,
     .head_len = ws_head_len,
