@@ -79,16 +79,24 @@ static bool recv_is(int s, const char *text, int flags)
     return n == (int) strlen(text) && memcmp(b, text, (size_t) n) == 0;
 }
 
+/* A PULL with one raw PUSH peer (*fd), one message through, left idle. */
+static int idle_pull(int *fd)
+{
+    int s = pull_socket();
+    *fd = raw_push();
+    raw_msg(*fd, "one");
+    CHECK(recv_is(s, "one", 0));
+    go_idle(s);
+    return s;
+}
+
 /* The message is in our kernel before nn_recv(NN_DONTWAIT) asks: it is
    returned, not EAGAIN. Then the loop reads again: the next one comes
    without anybody reading the kernel for it. */
 static void test_dontwait(void)
 {
-    int s = pull_socket();
-    int fd = raw_push();
-    raw_msg(fd, "one");
-    CHECK(recv_is(s, "one", 0));
-    go_idle(s);
+    int fd;
+    int s = idle_pull(&fd);
     raw_msg(fd, "two");
     CHECK(recv_is(s, "two", NN_DONTWAIT));
     raw_msg(fd, "three");
@@ -100,11 +108,8 @@ static void test_dontwait(void)
 /* nn_poll and NN_RCVFD see what arrived while nobody read. */
 static void test_poll(void)
 {
-    int s = pull_socket();
-    int fd = raw_push();
-    raw_msg(fd, "one");
-    CHECK(recv_is(s, "one", 0));
-    go_idle(s);
+    int fd;
+    int s = idle_pull(&fd);
     raw_msg(fd, "two");
     struct nn_pollfd p = {.fd = s, .events = NN_POLLIN};
     CHECK(nn_poll(&p, 1, 10000) == 1 && (p.revents & NN_POLLIN));
@@ -112,11 +117,7 @@ static void test_poll(void)
     close(fd);
     nn_close(s);
 
-    s = pull_socket();
-    fd = raw_push();
-    raw_msg(fd, "one");
-    CHECK(recv_is(s, "one", 0));
-    go_idle(s);
+    s = idle_pull(&fd);
     raw_msg(fd, "two");
     int rcvfd = -1;
     size_t len = sizeof(rcvfd);
@@ -132,11 +133,8 @@ static void test_poll(void)
    first one brings still comes. */
 static void test_second_pipe(void)
 {
-    int s = pull_socket();
-    int fd = raw_push();
-    raw_msg(fd, "one");
-    CHECK(recv_is(s, "one", 0));
-    go_idle(s);
+    int fd;
+    int s = idle_pull(&fd);
     int fd2 = raw_push();
     CHECK(WAIT_FOR(stat_of(s, NN_STAT_CURRENT_CONNECTIONS) == 2, 10));
     /* (the second's opening came in while the first was idle) */
@@ -154,23 +152,16 @@ static void test_second_pipe(void)
    connection's idle period, IDLE_MS: 2 s). */
 static void test_policed(void)
 {
-    int s = pull_socket();
-    int fd = raw_push();
-    raw_msg(fd, "one");
-    CHECK(recv_is(s, "one", 0));
-    go_idle(s);
+    int fd;
+    int s = idle_pull(&fd);
     close(fd);
     CHECK(WAIT_FOR(stat_of(s, NN_STAT_CURRENT_CONNECTIONS) == 0, 10));
     CHECK(stat_of(s, NN_STAT_BROKEN_CONNECTIONS) == 1);
     nn_close(s);
 
-    s = pull_socket();
-    int four = 4;
+    s = idle_pull(&fd);
+    int four = 4; /* (acts on live connections) */
     CHECK(nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, &four, sizeof(four)) == 0);
-    fd = raw_push();
-    raw_msg(fd, "one");
-    CHECK(recv_is(s, "one", 0));
-    go_idle(s);
     raw_msg(fd, "too long");
     CHECK(closed_within(fd, 10));
     CHECK(WAIT_FOR(stat_of(s, NN_STAT_BROKEN_CONNECTIONS) == 1, 10));
