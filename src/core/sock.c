@@ -959,15 +959,23 @@ void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p)
    each side of every wait. Whatever else needs the loop to read calls
    rx_watch_all first: the ordinary wait, RCVFD, nn_poll, and a
    non-blocking nn_recv (which reads what the kernel has itself). */
+/* The socket's pipe when it has exactly one, else NULL. Socket lock held. */
+static struct fm_pipe *sole_pipe(struct fm_sock *s)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    struct fm_list *first = s->pipes.next;
+    if (first == &s->pipes || first->next != &s->pipes)
+        return NULL;
+    return FM_CONTAINER(first, struct fm_pipe, sock_node);
+}
+
 static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
 {
     struct fm_readiness *r = &s->rcv;
     fm_sock_lock(s);
     struct fm_pipe *p = NULL;
     int fd = -1;
-    if (!r->exposed && !s->rx_claimed && !fm_list_empty(&s->pipes) &&
-        s->pipes.next->next == &s->pipes) {
-        p = FM_CONTAINER(s->pipes.next, struct fm_pipe, sock_node);
+    if (!r->exposed && !s->rx_claimed && (p = sole_pipe(s))) {
         if (!p->ops->rx_claim || atomic_load_explicit(&r->ready, memory_order_relaxed) ||
             (fd = p->ops->rx_claim(p)) < 0)
             p = NULL;
@@ -1020,8 +1028,7 @@ static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
        when this wait brought one message at most, as a request or a reply
        does: a stream's receiver finds more waiting in the kernel, and the
        loop reading the next batch meanwhile is worth the two calls. */
-    bool idle = !r->exposed && r->watchers == 0 && p->attached &&
-                s->pipes.next == &p->sock_node && p->sock_node.next == &s->pipes;
+    bool idle = !r->exposed && r->watchers == 0 && p->attached && sole_pipe(s) == p;
     if (idle) {
         pthread_mutex_lock(&p->inq_lock);
         idle = p->inq.count <= 1;
@@ -1047,8 +1054,8 @@ static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadlin
     bool spin = true;
     if (r == &s->snd) {
         fm_sock_lock(s);
-        spin = fm_list_empty(&s->pipes) || s->pipes.next->next != &s->pipes ||
-               !FM_CONTAINER(s->pipes.next, struct fm_pipe, sock_node)->ops->rx_claim;
+        struct fm_pipe *only = sole_pipe(s);
+        spin = !only || !only->ops->rx_claim;
         sock_unlock_plain(s);
     }
     struct timespec t0, t;
