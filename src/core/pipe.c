@@ -73,6 +73,8 @@ int fm_pipe_attach(struct fm_pipe *p, int peer_protocol)
             p->offered = true;
             fm_pipe_ref(p); /* the socket's */
             fm_list_insert_tail(&s->pipes, &p->sock_node);
+            if (!p->ops->rx_claim)
+                atomic_fetch_add_explicit(&s->local_pipes, 1, memory_order_relaxed);
             /* The peer may have sent before this side was attached (inproc
                attaches the two ends one after the other). */
             pthread_mutex_lock(&p->inq_lock);
@@ -95,6 +97,10 @@ void fm_pipe_detach(struct fm_pipe *p)
         p->attached = false;
         s->proto->pipe_rm(s->pstate, p);
         fm_list_remove(&p->sock_node);
+        if (!p->ops->rx_claim) {
+            FM_ASSERT(atomic_load_explicit(&s->local_pipes, memory_order_relaxed) > 0);
+            atomic_fetch_sub_explicit(&s->local_pipes, 1, memory_order_relaxed);
+        }
         fm_sock_rx_lost(s, p);
     }
     fm_sock_unlock(s);

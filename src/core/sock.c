@@ -919,8 +919,8 @@ static inline void cpu_relax(void)
 }
 
 /* How long a blocked caller watches the readiness flag before it sleeps: a
-   peer thread of the same process usually answers within this, and a
-   wake-up through the kernel costs more than the spin. */
+   peer thread of the same process (an inproc pipe's) usually answers
+   within this, and a wake-up through the kernel costs more than the spin. */
 #define SPIN_NS 20000
 
 static int poll_timeout(uint64_t deadline)
@@ -1049,15 +1049,12 @@ static int sock_wait(struct fm_sock *s, struct fm_readiness *r, uint64_t deadlin
     int direct_rc;
     if (r == &s->rcv && wait_direct(s, deadline, &direct_rc))
         return direct_rc;
-    /* Room on a stream connection comes from the kernel through the loop
-       thread, never within a spin: spinning only takes the CPU from them. */
-    bool spin = true;
-    if (r == &s->snd) {
-        fm_sock_lock(s);
-        struct fm_pipe *only = sole_pipe(s);
-        spin = !only || !only->ops->rx_claim;
-        sock_unlock_plain(s);
-    }
+    /* What a stream connection brings (a message, room) comes from the
+       kernel through a loop thread, rarely within a spin, which then only
+       takes a CPU from that thread and the peer: with 10 tcp clients a REP
+       server spent 29 us of CPU per request spinning, 14 without. Only a
+       peer in this process (inproc) is worth watching for. */
+    bool spin = atomic_load_explicit(&s->local_pipes, memory_order_relaxed) > 0;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 1; spin; i++) {

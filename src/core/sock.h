@@ -73,6 +73,11 @@ struct fm_sock {
     bool burst;
     bool fanout; /* fm_sock_fanout: this send goes to many pipes */
 
+    /* Attached pipes whose peer is in this process (transports without
+       rx_claim: inproc): only their work can come within a caller's spin.
+       Written under the socket lock, read without it. */
+    atomic_int local_pipes;
+
     /* The pipe a caller blocked in nn_recv reads itself (rx_claim), if any,
        and whether a pipe may have been released idle since rx_watch_all. */
     struct fm_pipe *rx_claimed;
