@@ -386,17 +386,27 @@ void fm_loop_shutdown(void)
 
 /* ----------------------------------------------------------- the thread */
 /* Loop thread only, lock held (dropped around each callback). */
+/* Runs the posts queued when it is called; those posted meanwhile wait
+   for the next turn, after the loop has polled its descriptors and run its
+   timers. A publisher posts again as soon as its last post has run: drained
+   to the end, the queue never emptied, and connections still in their
+   handshake, timers and off-loop fm_watch_del waited for ever (PUB to 1,000
+   tcp subscribers: a few of them never got past the SP header). */
 static void run_posts(struct fm_loop *l)
 {
     FM_ASSERT_ON_LOOP(l);
     FM_ASSERT_LOCKED(&l->lock);
-    while (l->posts_head < l->posts_len) {
+    size_t end = l->posts_len;
+    while (l->posts_head < end) {
         struct posted p = l->posts[l->posts_head++];
         fm_mutex_unlock(&l->lock);
         p.fn(p.arg);
         fm_mutex_lock(&l->lock);
     }
-    l->posts_head = l->posts_len = 0;
+    if (l->posts_len > end)
+        memmove(l->posts, l->posts + end, (l->posts_len - end) * sizeof(*l->posts));
+    l->posts_len -= end;
+    l->posts_head = 0;
 }
 
 static void run_timers(struct fm_loop *l)
