@@ -418,8 +418,8 @@ static void conn_consumed(struct conn *c, size_t w, bool ctl)
         take_part(c->tail_len, &c->tail_off, &w);
 }
 
-/* Write what the kernel takes of the header and the queue. 0 when all is
-   written or the kernel is full (or another thread is writing: it goes on
+/* conn_flush (the rounds here, the events after them below): write what
+   the kernel takes of the header and the queue. 0 when all is written or the kernel is full (or another thread is writing: it goes on
    until the kernel is full), -errno when the connection is broken.
 
    c->lock held, but dropped around the system call when only our header
@@ -429,11 +429,9 @@ static void conn_consumed(struct conn *c, size_t w, bool ctl)
    futex sleep and two context switches per batch). Queued messages are
    written under the lock: a push may move the ring and their inline
    headers. c->writing holds off every other writer and conn_destroy. */
-static int conn_flush(struct conn *c)
+static int conn_flush_rounds(struct conn *c, bool *unlocked)
 {
     FM_ASSERT_HELD(&c->lock);
-    if (c->sess_hs || c->writing)
-        return 0; /* the session's handshake comes first; or another writes */
     for (;;) {
         struct iovec iov[4 + FM_STREAM_GATHER_MAX * IOV_MSGS];
         int n = 0;
@@ -497,7 +495,7 @@ static int conn_flush(struct conn *c)
             c->writing = false;
             if (c->write_waiters)
                 pthread_cond_broadcast(&c->write_done);
-            conn_update_events(c); /* others left FM_EV_OUT to us */
+            *unlocked = true;
             errno = err;
         } else {
             w = send_iov(c, iov, n, !all);
@@ -513,6 +511,22 @@ static int conn_flush(struct conn *c)
                 return 0;
         }
     }
+}
+
+static int conn_flush(struct conn *c)
+{
+    FM_ASSERT_HELD(&c->lock);
+    if (c->sess_hs || c->writing)
+        return 0; /* the session's handshake comes first; or another writes */
+    bool unlocked = false;
+    int rc = conn_flush_rounds(c, &unlocked);
+    /* Others left FM_EV_OUT to us while we wrote without the lock. Only
+       now: between two rounds it would be armed for what the next round
+       writes at once, and disarmed after it, an epoll_ctl pair per fan-out
+       batch. */
+    if (unlocked)
+        conn_update_events(c);
+    return rc;
 }
 
 /* Wait until no thread writes without c->lock. c->lock held. */
