@@ -385,13 +385,13 @@ void fm_loop_shutdown(void)
 }
 
 /* ----------------------------------------------------------- the thread */
-/* Loop thread only, lock held (dropped around each callback). */
-/* Runs the posts queued when it is called; those posted meanwhile wait
-   for the next turn, after the loop has polled its descriptors and run its
-   timers. A publisher posts again as soon as its last post has run: drained
-   to the end, the queue never emptied, and connections still in their
-   handshake, timers and off-loop fm_watch_del waited for ever (PUB to 1,000
-   tcp subscribers: a few of them never got past the SP header). */
+/* Loop thread only, lock held (dropped around each callback). Runs the
+   posts queued when it is called; those posted meanwhile wait for the next
+   turn, after the loop has polled its descriptors and run its timers. A
+   publisher posts again as soon as its last post has run: drained to the
+   end, the queue never emptied, and connections still in their handshake,
+   timers and off-loop fm_watch_del waited for ever (PUB to 1,000 tcp
+   subscribers: a few of them never got past the SP header). */
 static void run_posts(struct fm_loop *l)
 {
     FM_ASSERT_ON_LOOP(l);

@@ -73,6 +73,7 @@ int fm_pipe_attach(struct fm_pipe *p, int peer_protocol)
             p->offered = true;
             fm_pipe_ref(p); /* the socket's */
             fm_list_insert_tail(&s->pipes, &p->sock_node);
+            FM_ASSERT_SOCK_LOCKED(s); /* local_pipes' writers */
             if (!p->ops->rx_claim)
                 atomic_fetch_add_explicit(&s->local_pipes, 1, memory_order_relaxed);
             /* The peer may have sent before this side was attached (inproc
@@ -97,6 +98,7 @@ void fm_pipe_detach(struct fm_pipe *p)
         p->attached = false;
         s->proto->pipe_rm(s->pstate, p);
         fm_list_remove(&p->sock_node);
+        FM_ASSERT_SOCK_LOCKED(s); /* local_pipes' writers */
         if (!p->ops->rx_claim) {
             FM_ASSERT(atomic_load_explicit(&s->local_pipes, memory_order_relaxed) > 0);
             atomic_fetch_sub_explicit(&s->local_pipes, 1, memory_order_relaxed);

@@ -419,8 +419,9 @@ static void conn_consumed(struct conn *c, size_t w, bool ctl)
 }
 
 /* conn_flush (the rounds here, the events after them below): write what
-   the kernel takes of the header and the queue. 0 when all is written or the kernel is full (or another thread is writing: it goes on
-   until the kernel is full), -errno when the connection is broken.
+   the kernel takes of the header and the queue. 0 when all is written or
+   the kernel is full (or another thread is writing: it goes on until the
+   kernel is full), -errno when the connection is broken.
 
    c->lock held, but dropped around the system call when only our header
    and the staging buffer are written: that memory stays put while staging
