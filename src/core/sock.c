@@ -946,6 +946,16 @@ void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p)
         r->signalled = true; /* cleared by the next sync_fd while not ready */
 }
 
+/* The socket's pipe when it has exactly one, else NULL. Socket lock held. */
+static struct fm_pipe *sole_pipe(struct fm_sock *s)
+{
+    FM_ASSERT_SOCK_LOCKED(s);
+    struct fm_list *first = s->pipes.next;
+    if (first == &s->pipes || first->next != &s->pipes)
+        return NULL;
+    return FM_CONTAINER(first, struct fm_pipe, sock_node);
+}
+
 /* A receiver on a socket with a single pipe whose transport lets it read
    (a stream connection) waits on that connection itself and reads what
    comes: no loop-thread wake-up in between, no spin on work that only the
@@ -959,16 +969,6 @@ void fm_sock_rx_lost(struct fm_sock *s, struct fm_pipe *p)
    each side of every wait. Whatever else needs the loop to read calls
    rx_watch_all first: the ordinary wait, RCVFD, nn_poll, and a
    non-blocking nn_recv (which reads what the kernel has itself). */
-/* The socket's pipe when it has exactly one, else NULL. Socket lock held. */
-static struct fm_pipe *sole_pipe(struct fm_sock *s)
-{
-    FM_ASSERT_SOCK_LOCKED(s);
-    struct fm_list *first = s->pipes.next;
-    if (first == &s->pipes || first->next != &s->pipes)
-        return NULL;
-    return FM_CONTAINER(first, struct fm_pipe, sock_node);
-}
-
 static int wait_direct(struct fm_sock *s, uint64_t deadline, int *rc)
 {
     struct fm_readiness *r = &s->rcv;
